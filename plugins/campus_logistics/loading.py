@@ -1,0 +1,187 @@
+"""The write–audit–publish load path shared by every feed.
+
+A file is loaded inside ONE transaction:
+
+1. *write*: valid rows are COPY'd into a temporary stage table, rejected rows into a temporary
+   quarantine table (both vanish with the transaction);
+2. *audit*: duplicates are collapsed or quarantined in SQL, and file-level rules (too many bad
+   rows, …) are checked on the whole staged file;
+3. *publish*: the file's previous rows in ``core`` are replaced by the staged ones, its
+   quarantine rows and reconciliation are replaced, and the transaction commits.
+
+A crash or a rejected file anywhere before the commit leaves the warehouse as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+QUARANTINE = "_quarantine"
+
+
+@dataclass
+class FileOutcome:
+    """What loading one file did; small and JSON-able (it travels through XCom)."""
+
+    feed: str
+    file: str
+    checksum: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    rule_counts: dict[str, int] = field(default_factory=dict)
+    affected_days: set[date] = field(default_factory=set)
+
+    def count_rule(self, rule: str, n: int = 1) -> None:
+        if n:
+            self.rule_counts[rule] = self.rule_counts.get(rule, 0) + n
+
+    def check(self) -> None:
+        total = self.rows_loaded + self.rows_quarantined + self.rows_duplicate
+        if total != self.rows_read:
+            raise AssertionError(
+                f"reconciliation broken for {self.feed}/{self.file}: read {self.rows_read} != "
+                f"loaded {self.rows_loaded} + quarantined {self.rows_quarantined} + duplicates {self.rows_duplicate}"
+            )
+
+    def summary(self) -> dict:
+        return {
+            "feed": self.feed, "file": self.file, "rows_read": self.rows_read,
+            "rows_loaded": self.rows_loaded, "rows_quarantined": self.rows_quarantined,
+            "rows_duplicate": self.rows_duplicate, "rules": dict(sorted(self.rule_counts.items())),
+        }
+
+
+def file_checksum(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def copy_frame(cur, table: str, columns: Sequence[str], df) -> int:
+    """COPY the named columns of a pandas DataFrame into ``table`` via Arrow's CSV writer.
+
+    Values must already be strings (or None) in the form PostgreSQL parses: money as exact
+    decimal text, so nothing passes through a binary float.
+    """
+    if len(df) == 0:
+        return 0
+    table_pa = pa.Table.from_pandas(df[list(columns)], preserve_index=False)
+    buf = io.BytesIO()
+    pacsv.write_csv(table_pa, buf, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    cols = ", ".join(f'"{c}"' for c in columns)
+    with cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(buf.getbuffer())
+    return len(df)
+
+
+def create_quarantine(cur) -> None:
+    cur.execute(
+        f"CREATE TEMP TABLE {QUARANTINE} (row_number integer NOT NULL, rule text NOT NULL, record jsonb NOT NULL)"
+        " ON COMMIT DROP"
+    )
+
+
+def quarantine_rows(cur, rows: Iterable[tuple[int, str, dict]]) -> int:
+    """Add rejected rows: (row number, rule ids joined by ', ', record with personal fields pseudonymised)."""
+    n = 0
+    with cur.copy(f"COPY {QUARANTINE} (row_number, rule, record) FROM STDIN") as copy:
+        for row_number, rule, record in rows:
+            copy.write_row((row_number, rule, json.dumps(record, ensure_ascii=False, default=str)))
+            n += 1
+    return n
+
+
+def publish_quality(cur, outcome: FileOutcome, run_id: str | None) -> None:
+    """Replace the file's quarantine rows and reconciliation (current + history)."""
+    outcome.check()
+    cur.execute("DELETE FROM quality.rejected_rows WHERE feed = %s AND file = %s", (outcome.feed, outcome.file))
+    cur.execute(
+        f"""INSERT INTO quality.rejected_rows (feed, file, row_number, rule, record, run_id)
+            SELECT %s, %s, row_number, rule, record, %s FROM {QUARANTINE} ORDER BY row_number""",
+        (outcome.feed, outcome.file, run_id),
+    )
+    values = (outcome.feed, outcome.file, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined,
+              outcome.rows_duplicate, outcome.checksum, run_id)
+    cur.execute(
+        """INSERT INTO quality.file_reconciliation
+               (feed, file, rows_read, rows_loaded, rows_quarantined, rows_duplicate, checksum, run_id, reconciled_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now())
+           ON CONFLICT (feed, file) DO UPDATE SET rows_read = EXCLUDED.rows_read,
+               rows_loaded = EXCLUDED.rows_loaded, rows_quarantined = EXCLUDED.rows_quarantined,
+               rows_duplicate = EXCLUDED.rows_duplicate, checksum = EXCLUDED.checksum,
+               run_id = EXCLUDED.run_id, reconciled_at = EXCLUDED.reconciled_at""",
+        values,
+    )
+    cur.execute(
+        """INSERT INTO quality.file_reconciliation_history
+               (feed, file, rows_read, rows_loaded, rows_quarantined, rows_duplicate, checksum, run_id, reconciled_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())""",
+        values,
+    )
+
+
+def record_validation(conn_or_cur, feed: str, file: str, suite: str, success: bool, statistics: dict,
+                      failed_rules: dict, run_id: str | None) -> None:
+    conn_or_cur.execute(
+        """INSERT INTO quality.validation_result (feed, file, suite, success, statistics, failed_rules, run_id, validated_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, now())
+           ON CONFLICT (feed, file) DO UPDATE SET suite = EXCLUDED.suite, success = EXCLUDED.success,
+               statistics = EXCLUDED.statistics, failed_rules = EXCLUDED.failed_rules,
+               run_id = EXCLUDED.run_id, validated_at = EXCLUDED.validated_at""",
+        (feed, file, suite, success, json.dumps(statistics), json.dumps(failed_rules, ensure_ascii=False), run_id),
+    )
+
+
+def collapse_duplicates(cur, *, stage: str, core: str, key: str, content: Sequence[str], file: str,
+                        outcome: FileOutcome) -> None:
+    """Audit step for event feeds whose rows never change once written (one row per ``key``).
+
+    Within the file, and against rows other files already put in ``core``: an identical repeat
+    is a duplicate collapsed (counted, not loaded); the same key with different content is a
+    conflict, quarantined with rule ``duplicate_id_conflict``. The first occurrence wins.
+    """
+    row = "ROW(" + ", ".join(f"s.{c}" for c in content) + ")::text"
+    cur.execute(
+        f"""CREATE TEMP TABLE _dups ON COMMIT DROP AS
+            SELECT s._line, s.{key} AS key, md5({row}) AS h,
+                   first_value(md5({row})) OVER w AS first_h,
+                   row_number() OVER w AS rn
+            FROM {stage} s WINDOW w AS (PARTITION BY s.{key} ORDER BY s._line)"""
+    )
+    cur.execute("DELETE FROM _dups WHERE rn = 1")
+    # earlier files already own these keys: compare with what they loaded
+    core_row = "ROW(" + ", ".join(f"c.{c}" for c in content) + ")::text"
+    cur.execute(
+        f"""INSERT INTO _dups (_line, key, h, first_h, rn)
+            SELECT s._line, s.{key}, md5({row}), md5({core_row}), 1
+            FROM {stage} s JOIN {core} c ON c.{key} = s.{key} AND c.source_file <> %s""",
+        (file,),
+    )
+    cur.execute(
+        f"""INSERT INTO {QUARANTINE} (row_number, rule, record)
+            SELECT s._line, 'duplicate_id_conflict', to_jsonb(s) - '_line'
+            FROM {stage} s JOIN (SELECT DISTINCT _line FROM _dups WHERE h <> first_h) d USING (_line)"""
+    )
+    conflicts = cur.rowcount
+    cur.execute("SELECT count(DISTINCT _line) FROM _dups WHERE h = first_h AND _line NOT IN "
+                "(SELECT _line FROM _dups WHERE h <> first_h)")
+    same = cur.fetchone()[0]
+    cur.execute(f"DELETE FROM {stage} WHERE _line IN (SELECT _line FROM _dups)")
+    outcome.rows_quarantined += conflicts
+    outcome.rows_duplicate += same
+    outcome.count_rule("duplicate_id_conflict", conflicts)
+    outcome.count_rule("duplicate_collapsed", same)
+    cur.execute("DROP TABLE _dups")

@@ -1,0 +1,20 @@
+"""Where the project's non-Python files live, found relative to the package.
+
+In Airflow tasks ``plugins/`` is on ``sys.path`` but ``include/`` is not, so SQL is located from
+this file: ``<repo>/plugins/campus_logistics`` → ``<repo>/include/sql``. ``CAMPUS_LOGISTICS_SQL_DIR``
+overrides it for images that put ``include/`` elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SQL_DIR = Path(os.environ.get("CAMPUS_LOGISTICS_SQL_DIR") or REPO_ROOT / "include" / "sql")
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+KPI_SQL_DIR = SQL_DIR / "kpi"
+
+
+def kpi_sql(name: str) -> str:
+    return (KPI_SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")

@@ -1,0 +1,105 @@
+"""Pseudonymisation of personal identifiers (card numbers, staff ids) on ingest.
+
+HMAC-SHA256 with a secret key, so the same person gets the same pseudonym in every feed and
+distinct counts still work, while nobody without the key can reverse or re-derive it. The key
+comes, in this order, from ``CAMPUS_LOGISTICS_PSEUDONYM_KEY``, the Airflow variable
+``pseudonym_key`` (``AIRFLOW_VAR_PSEUDONYM_KEY``) or the password of the Airflow connection
+``pseudonym_key``. Only the embedded demo warehouse may fall back to a random key generated once
+and kept beside its data directory (never in the repository).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+ENV_KEY = "CAMPUS_LOGISTICS_PSEUDONYM_KEY"
+MIN_KEY_BYTES = 16
+_FORBIDDEN = {"changeme", "change-me", "secret", "default", "key", "test", "pseudonym_key"}
+
+
+def _from_airflow() -> str | None:
+    if os.environ.get("AIRFLOW_VAR_PSEUDONYM_KEY"):
+        return os.environ["AIRFLOW_VAR_PSEUDONYM_KEY"]
+    if "airflow.sdk" not in sys.modules:  # not inside Airflow: never import it just to look
+        return None
+    try:
+        from airflow.sdk import Variable
+
+        return Variable.get("pseudonym_key")
+    except Exception:
+        pass
+    try:
+        from airflow.sdk import Connection
+
+        return Connection.get("pseudonym_key").password
+    except Exception:
+        return None
+
+
+def _embedded_key_file() -> Path:
+    from .warehouse import default_pgdata
+
+    return default_pgdata().parent / "pseudonym.key"
+
+
+def load_key(*, allow_embedded_fallback: bool) -> bytes:
+    key = os.environ.get(ENV_KEY) or _from_airflow()
+    if key:
+        if len(key.encode()) < MIN_KEY_BYTES or key.strip().lower() in _FORBIDDEN:
+            raise ConfigurationError(
+                f"the pseudonymisation key is too short or a default value; use at least "
+                f"{MIN_KEY_BYTES} random bytes (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+            )
+        return key.encode()
+    if not allow_embedded_fallback:
+        raise ConfigurationError(
+            "no pseudonymisation key: set the Airflow variable 'pseudonym_key' "
+            f"(AIRFLOW_VAR_PSEUDONYM_KEY) or {ENV_KEY}; refusing to store personal identifiers"
+        )
+    path = _embedded_key_file()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        log.warning("generated a local pseudonymisation key for the embedded warehouse at %s", path)
+    return path.read_text().strip().encode()
+
+
+class Pseudonymiser:
+    """Maps raw identifiers to hex HMAC pseudonyms, caching repeats (a card pays many times)."""
+
+    def __init__(self, key: bytes):
+        self._key = key
+        self._cache: dict[str, str] = {}
+
+    def __call__(self, raw: str) -> str:
+        p = self._cache.get(raw)
+        if p is None:
+            p = hmac.new(self._key, raw.strip().encode("utf-8"), hashlib.sha256).hexdigest()
+            if len(self._cache) < 2_000_000:
+                self._cache[raw] = p
+        return p
+
+    def many(self, values) -> list[str]:
+        return [self(v) for v in values]
+
+
+@lru_cache(maxsize=4)
+def _cached(key: bytes) -> Pseudonymiser:
+    return Pseudonymiser(key)
+
+
+def pseudonymiser(*, allow_embedded_fallback: bool) -> Pseudonymiser:
+    return _cached(load_key(allow_embedded_fallback=allow_embedded_fallback))

