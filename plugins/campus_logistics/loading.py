@@ -154,12 +154,15 @@ def collapse_duplicates(cur, *, stage: str, core: str, key: str, content: Sequen
     conflict, quarantined with rule ``duplicate_id_conflict``. The first occurrence wins.
     """
     row = "ROW(" + ", ".join(f"s.{c}" for c in content) + ")::text"
+    # only keys seen twice in the file, or already owned by another file, need comparing
     cur.execute(
         f"""CREATE TEMP TABLE _dups ON COMMIT DROP AS
             SELECT s._line, s.{key} AS key, md5({row}) AS h,
                    first_value(md5({row})) OVER w AS first_h,
                    row_number() OVER w AS rn
-            FROM {stage} s WINDOW w AS (PARTITION BY s.{key} ORDER BY s._line)"""
+            FROM {stage} s
+            WHERE s.{key} IN (SELECT {key} FROM {stage} GROUP BY {key} HAVING count(*) > 1)
+            WINDOW w AS (PARTITION BY s.{key} ORDER BY s._line)"""
     )
     cur.execute("DELETE FROM _dups WHERE rn = 1")
     # earlier files already own these keys: compare with what they loaded
@@ -172,7 +175,7 @@ def collapse_duplicates(cur, *, stage: str, core: str, key: str, content: Sequen
     )
     cur.execute(
         f"""INSERT INTO {QUARANTINE} (row_number, rule, record)
-            SELECT s._line, 'duplicate_id_conflict', to_jsonb(s) - '_line'
+            SELECT s._line, 'duplicate_id_conflict', to_jsonb(s) - '_line' - 'run_id'
             FROM {stage} s JOIN (SELECT DISTINCT _line FROM _dups WHERE h <> first_h) d USING (_line)"""
     )
     conflicts = cur.rowcount

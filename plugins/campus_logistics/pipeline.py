@@ -15,7 +15,8 @@ from pathlib import Path
 import pendulum
 
 from .errors import FeedRunFailed, FileRejected
-from .feeds import LoadContext, get_feed
+from .feeds import get_feed
+from .feeds.base import LoadEnv
 from .loading import record_validation
 from .migrations import migrate
 from .pseudonym import pseudonymiser
@@ -62,36 +63,30 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
              url: str | None = None, allow_missing: bool = False) -> FeedRunResult:
     """Load every file of ``feed_name`` for [start, end]; rejected files are listed, not raised."""
     feed = get_feed(feed_name)
+    run_id = run_id or f"direct__{pendulum.now('UTC').isoformat()}"  # lineage even outside Airflow
     url = resolve_url(url)
     migrate(url)
     landing = Path(landing)
     result = FeedRunResult(feed_name, start.isoformat(), end.isoformat())
     pseudo = pseudonymiser(allow_embedded_fallback=_is_embedded(url))
     today = pendulum.now(TZ).date()
-    rejected: list[FileRejected] = []
     with connect(url) as conn:
         result.ref_reloaded = load_reference(conn, landing, run_id, needed_by=feed_name)
     files, missing = feed.files(landing, start, end)
+    env = LoadEnv(url=url, run_id=run_id, pseudonymise=pseudo, today=today)
+    outcomes, rejected = feed.load_files(files, env)
     affected: set[date] = set()
-    for lf in files:
-        try:
-            with connect(url) as conn:
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (feed_name, lf.name))
-                if lf.period > today:
-                    raise FileRejected(feed_name, lf.name, "not_in_future",
-                                       f"the file is for {lf.period}, after today ({today})")
-                outcome = feed.load_file(lf, LoadContext(run_id=run_id, conn=conn, pseudonymise=pseudo, today=today))
-            affected |= outcome.affected_days
-            result.files.append(outcome.summary())
-            log.info("%s/%s: read %d, loaded %d, quarantined %d, duplicates %d", feed_name, lf.name,
-                     outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined, outcome.rows_duplicate)
-        except FileRejected as exc:
-            log.error("%s", exc)
-            rejected.append(exc)
-            with connect(url) as conn:
-                record_validation(conn, feed_name, lf.name, feed_name, False,
-                                  {"rows_read": exc.rows_read, "rows_failing": exc.rows_bad},
-                                  {exc.rule: exc.detail}, run_id)
+    for outcome in outcomes:
+        affected |= outcome.affected_days
+        result.files.append(outcome.summary())
+        log.info("%s/%s: read %d, loaded %d, quarantined %d, duplicates %d", feed_name, outcome.file,
+                 outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined, outcome.rows_duplicate)
+    for exc in rejected:
+        log.error("%s", exc)
+        with connect(url) as conn:
+            record_validation(conn, feed_name, exc.file, feed_name, False,
+                              {"rows_read": exc.rows_read, "rows_failing": exc.rows_bad},
+                              {exc.rule: exc.detail}, run_id)
     if missing and not allow_missing:
         for name in missing:
             rejected.append(FileRejected(feed_name, name, "file_present",

@@ -8,11 +8,21 @@ file ``dags/feed_<name>.py``, and list it here. Adding KPIs: write ``kpis/<group
 # feed name -> "module:Class" under campus_logistics.feeds
 FEED_CLASSES = {
     "canteen": "canteen:CanteenFeed",
+    "meters": "meters:MetersFeed",
+    "work_orders": "work_orders:WorkOrdersFeed",
+    "surveys": "surveys:SurveysFeed",
+    "staff": "staff:StaffFeed",
+    "ledger": "ledger:LedgerFeed",
 }
 
 # KPI group modules under campus_logistics.kpis, each defining GROUP
 GROUP_MODULES = [
     "canteen",
+    "utilities",
+    "repairs",
+    "satisfaction",
+    "staffing",
+    "books",
 ]
 
 FEEDS = tuple(FEED_CLASSES)

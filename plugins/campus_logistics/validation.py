@@ -100,10 +100,11 @@ class Validator:
         batch_def = source.add_dataframe_asset(f"{suite_name}_asset").add_batch_definition_whole_dataframe("whole")
         self._vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{suite_name}_vd", data=batch_def, suite=suite))
 
-    def validate(self, df) -> BatchResult:
+    def validate(self, df, key: str = ROW) -> BatchResult:
+        """Validate a batch; failures are keyed by the batch's ``key`` column (default: line number)."""
         result = self._vd.run(
             batch_parameters={"dataframe": df},
-            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW],
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [key],
                            "return_unexpected_index_query": False},
         )
         out = BatchResult(success=bool(result.success), evaluated=len(df))
@@ -116,7 +117,7 @@ class Validator:
                 msg = "; ".join(str(v.get("exception_message")) for v in raised) or "expectation could not be evaluated"
                 out.schema_errors.append(f"{rule}: {msg}")
                 continue
-            rows = [int(item[ROW]) for item in res.result.get("unexpected_index_list") or []]
+            rows = [int(item[key]) for item in res.result.get("unexpected_index_list") or []]
             out.rule_counts[rule] = out.rule_counts.get(rule, 0) + len(rows)
             for row in rows:
                 out.failures.setdefault(row, []).append(rule)

@@ -48,6 +48,21 @@ class LoadContext:
     today: date
 
 
+@dataclass
+class LoadEnv:
+    """What a run gives a feed to load its files with."""
+
+    url: str
+    run_id: str | None
+    pseudonymise: object
+    today: date
+
+    def connect(self):
+        import psycopg
+
+        return psycopg.connect(self.url, options="-c TimeZone=Asia/Shanghai")
+
+
 def daterange(start: date, end: date) -> Iterator[date]:
     d = start
     while d <= end:
@@ -106,9 +121,28 @@ class Feed(ABC):
             (found.append(LandingFile(self.name, p, period)) if p.is_file() else missing.append(p.name))
         return found, missing
 
-    @abstractmethod
     def load_file(self, lf: LandingFile, ctx: LoadContext) -> FileOutcome:
-        """Load one file inside ``ctx.conn``'s open transaction; raise FileRejected to refuse it."""
+        """Load one file inside ``ctx.conn``'s open transaction; raise FileRejected to refuse it.
+
+        Feeds that load file by file implement this; StagedFeed feeds implement its hooks instead.
+        """
+        raise TypeError(f"feed {self.name!r} implements neither load_file nor the StagedFeed hooks")
+
+    def load_files(self, files: list[LandingFile], env: LoadEnv) -> tuple[list[FileOutcome], list[FileRejected]]:
+        """Load each file in its own transaction under an advisory lock on (feed, file)."""
+        outcomes, rejected = [], []
+        for lf in files:
+            try:
+                with env.connect() as conn:
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (self.name, lf.name))
+                    if lf.period > env.today:
+                        raise FileRejected(self.name, lf.name, "not_in_future",
+                                           f"the file is for {lf.period}, after today ({env.today})")
+                    outcomes.append(self.load_file(lf, LoadContext(run_id=env.run_id, conn=conn,
+                                                                   pseudonymise=env.pseudonymise, today=env.today)))
+            except FileRejected as exc:
+                rejected.append(exc)
+        return outcomes, rejected
 
 
 # --- CSV reading shared by the CSV feeds -------------------------------------------------------
@@ -234,7 +268,7 @@ class CsvReader:
                 if len(df):
                     yield df.reset_index(drop=True)
         except (UnicodeDecodeError, pa.ArrowInvalid) as exc:
-            if "decode" in str(exc).lower() or isinstance(exc, UnicodeDecodeError):
+            if isinstance(exc, UnicodeDecodeError) or any(w in str(exc).lower() for w in ("decode", "invalid utf8")):
                 raise self._reject("encoding", f"not valid {self.spec.encoding}: {exc}", rows_read=self.rows_read) from None
             raise self._reject("parseable", f"CSV could not be parsed: {exc}", rows_read=self.rows_read) from None
         # the last malformed row of a file that does not end with a newline is a cut-off export

@@ -13,9 +13,10 @@ from datetime import date
 
 import pandas as pd
 
-from ..loading import FileOutcome, collapse_duplicates, copy_frame, create_quarantine, publish_quality, quarantine_rows, record_validation
-from ..validation import ROW, Rule, validator
-from .base import CsvReader, CsvSpec, Feed, LandingFile, LoadContext, nullify
+from ..loading import FileOutcome, collapse_duplicates, copy_frame
+from ..validation import ROW, Rule
+from .base import CsvReader, CsvSpec, LandingFile, LoadContext, nullify
+from .staged import StagedFeed
 
 COLUMNS = ["流水号", "卡号", "身份", "交易时间", "商户名称", "终端号", "交易金额", "交易类型", "原流水号"]
 HOLDER = {"学生": "student", "教职工": "staff", "其他": "other"}
@@ -58,56 +59,53 @@ def _prepare(df: pd.DataFrame, file_day: date) -> pd.DataFrame:
     amount = df["_amount"]
     is_zero = amount.str.fullmatch(r"-?0*(?:\.0*)?")
     sign = pd.Series("+", index=df.index).where(~amount.str.startswith("-"), "-").where(~is_zero, "0")
-    df["_type_sign"] = df["_type"] + sign
-    df["_type_orig"] = df["_type"] + df["原流水号"].notna().map({True: ":set", False: ":none"})
+    # checked only where the type (and amount) are known, so a row is quarantined for its real fault
+    known = df["_type"].isin(list(TXN_TYPE))
+    df["_type_sign"] = (df["_type"] + sign).where(known & amount.str.fullmatch(AMOUNT_RE), None)
+    df["_type_orig"] = (df["_type"] + df["原流水号"].notna().map({True: ":set", False: ":none"})).where(known, None)
     return df
 
 
-class CanteenFeed(Feed):
+class CanteenFeed(StagedFeed):
     name = "canteen"
     folder = "canteen"
     cadence = "day"
     prefix = "canteen_"
     suffix = ".csv"
     spec = CsvSpec(COLUMNS, encoding="gb18030")
+    suite = "canteen"
 
-    def load_file(self, lf: LandingFile, ctx: LoadContext) -> FileOutcome:
-        from ..loading import file_checksum
-
-        conn = ctx.conn
-        outcome = FileOutcome(self.name, lf.name, file_checksum(lf.path))
-        outlets = {name: (code, unit) for name, code, unit in conn.execute(
+    def reference(self, conn) -> dict:
+        """Known outlets: name -> (outlet_code, unit_code)."""
+        return {name: (code, unit) for name, code, unit in conn.execute(
             "SELECT outlet_name, outlet_code, unit_code FROM core.outlet").fetchall()}
-        check = validator("canteen", rules(sorted(outlets)), key=tuple(sorted(outlets)))
-        reader = CsvReader(self.name, lf, self.spec)
-        cur = conn.cursor()
+
+    def rules(self, outlets) -> list[Rule]:
+        return rules(sorted(outlets))
+
+    def rules_key(self, outlets) -> tuple:
+        return tuple(sorted(outlets))
+
+    def open_reader(self, lf: LandingFile) -> CsvReader:
+        return CsvReader(self.name, lf, self.spec)
+
+    def prepare(self, df: pd.DataFrame, lf: LandingFile, outlets) -> pd.DataFrame:
+        return _prepare(df, lf.period)
+
+    def begin(self, cur, lf: LandingFile, outlets, ctx: LoadContext) -> None:
         cur.execute("CREATE TEMP TABLE _stage (LIKE core.canteen_txn) ON COMMIT DROP")
         cur.execute("ALTER TABLE _stage ADD COLUMN _line integer NOT NULL")
-        create_quarantine(cur)
-        pseudo = ctx.pseudonymise
-        for df in reader.batches():
-            df = _prepare(df, lf.period)
-            result = check.validate(df)
-            if result.schema_errors:
-                from ..errors import FileRejected
 
-                raise FileRejected(self.name, lf.name, "schema", "; ".join(result.schema_errors), rows_read=reader.rows_read)
-            for rule, n in result.rule_counts.items():
-                outcome.count_rule(rule, n)
-            bad_mask = df[ROW].isin(result.failures.keys())
-            bad, good = df[bad_mask], df[~bad_mask].copy()
-            if len(bad):
-                outcome.rows_quarantined += quarantine_rows(cur, (
-                    (int(r[ROW]), ", ".join(result.failures[int(r[ROW])]), _record(r, pseudo))
-                    for r in bad[COLUMNS + [ROW]].to_dict("records")
-                ))
-            if len(good):
-                copy_frame(cur, "_stage", STAGE_COLUMNS, _stage_frame(good, lf, ctx, outlets))
-        if reader.malformed:
-            outcome.rows_quarantined += quarantine_rows(cur, (
-                (line, "malformed_row", _malformed_record(text, pseudo)) for line, text in reader.malformed))
-            outcome.count_rule("malformed_row", len(reader.malformed))
-        outcome.rows_read = reader.rows_read
+    def stage(self, cur, good: pd.DataFrame, lf: LandingFile, outlets, ctx: LoadContext) -> None:
+        copy_frame(cur, "_stage", STAGE_COLUMNS, _stage_frame(good, lf, ctx, outlets))
+
+    def quarantine_record(self, row: dict, ctx: LoadContext) -> dict:
+        return _record(row, ctx.pseudonymise)
+
+    def malformed_record(self, text: str, ctx: LoadContext) -> dict:
+        return _malformed_record(text, ctx.pseudonymise)
+
+    def publish(self, cur, lf: LandingFile, outcome: FileOutcome, outlets, ctx: LoadContext) -> None:
         collapse_duplicates(cur, stage="_stage", core="core.canteen_txn", key="txn_id", content=CONTENT,
                             file=lf.name, outcome=outcome)
         cur.execute("SELECT count(*) FROM _stage")
@@ -129,13 +127,11 @@ class CanteenFeed(Feed):
         )
         outcome.affected_days = {r[0] for r in cur.fetchall()}
         cur.execute("DELETE FROM core.canteen_txn WHERE source_file = %s", (lf.name,))
-        cols = ", ".join(STAGE_COLUMNS[:-1])
-        cur.execute(f"INSERT INTO core.canteen_txn ({cols}) SELECT {cols} FROM _stage")
-        publish_quality(cur, outcome, ctx.run_id)
-        record_validation(cur, self.name, lf.name, "canteen", outcome.rows_quarantined == 0,
-                          {"rows_read": outcome.rows_read, "rows_quarantined": outcome.rows_quarantined},
-                          outcome.rule_counts, ctx.run_id)
-        return outcome
+        cols = STAGE_COLUMNS[:-1]
+        # the run id is lineage: set on publish, not staged (a staged row quarantined as a duplicate
+        # conflict is stored whole, and a re-run must not change its record)
+        select = ", ".join("%s" if c == "run_id" else c for c in cols)
+        cur.execute(f"INSERT INTO core.canteen_txn ({', '.join(cols)}) SELECT {select} FROM _stage", (ctx.run_id,))
 
 
 def _stage_frame(good: pd.DataFrame, lf: LandingFile, ctx: LoadContext, outlets: dict) -> pd.DataFrame:
@@ -149,14 +145,14 @@ def _stage_frame(good: pd.DataFrame, lf: LandingFile, ctx: LoadContext, outlets:
         "holder_type": good["_holder"].map(HOLDER),
         "txn_time": good["_time"].dt.strftime("%Y-%m-%d %H:%M:%S"),  # the parsed time, normalised
         "txn_date": good["_time"].dt.strftime("%Y-%m-%d"),
-        "outlet_code": good["_outlet"].map(lambda n: outlets[n][0]),
-        "unit_code": good["_outlet"].map(lambda n: outlets[n][1]),
+        "outlet_code": good["_outlet"].map({name: code for name, (code, _) in outlets.items()}),
+        "unit_code": good["_outlet"].map({name: unit for name, (_, unit) in outlets.items()}),
         "terminal": good["终端号"],
         "amount_yuan": good["_amount"],
         "txn_type": good["_type"].map(TXN_TYPE),
         "orig_txn_id": good["原流水号"],
         "source_file": lf.name,
-        "run_id": ctx.run_id,
+        "run_id": None,  # set on publish
         "_line": good[ROW].astype("int64"),
     })
     return out

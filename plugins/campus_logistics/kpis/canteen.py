@@ -9,17 +9,27 @@ SRC = ("canteen", "ref/outlets.csv", "ref/enrolment.csv")
 DMY = ("day", "month", "year")
 
 
-def refresh_drilldown(cur, days, run_id) -> int:
-    """mart.canteen_outlet_meal for the touched days: per day, outlet and meal period."""
+def refresh_daily(cur, days, run_id) -> int:
+    """Before the KPIs: exact daily aggregates and the outlet × meal drill-down for the touched days."""
+    cur.execute(kpi_sql("canteen_effective"), {"days": days})
+    cur.execute("DELETE FROM _canteen_eff WHERE NOT (day = ANY(%s))", (days,))
+    cur.execute("DELETE FROM mart.canteen_daily WHERE day = ANY(%s)", (days,))
+    cur.execute(
+        f"""INSERT INTO mart.canteen_daily (day, unit_code, revenue_yuan, transactions, diners, student_diners,
+                                            students, computed_at, run_id)
+            SELECT *, now(), %(run_id)s FROM ({kpi_sql('canteen_daily')}) x""",
+        {"run_id": run_id},
+    )
+    n = cur.rowcount
     cur.execute("DELETE FROM mart.canteen_outlet_meal WHERE day = ANY(%s)", (days,))
     cur.execute(
         f"""INSERT INTO mart.canteen_outlet_meal (day, unit_code, outlet_code, meal_period, revenue_yuan,
                                                   transactions, diners, computed_at, run_id)
-            SELECT day, unit_code, outlet_code, meal_period, revenue_yuan, transactions, diners, now(), %(run_id)s
-            FROM ({kpi_sql('canteen_outlet_meal')}) x""",
-        {"days": days, "run_id": run_id},
+            SELECT *, now(), %(run_id)s FROM ({kpi_sql('canteen_outlet_meal')}) x""",
+        {"run_id": run_id},
     )
-    return cur.rowcount
+    cur.execute("DROP TABLE _canteen_eff")
+    return n + cur.rowcount
 
 
 GROUP = Group("canteen", ("canteen",), DMY, (
@@ -34,4 +44,4 @@ GROUP = Group("canteen", ("canteen",), DMY, (
     kpi("canteen", SRC, "canteen_capture_rate", "学生在校就餐率", "Student capture rate", "rate", "rate", DMY,
         "daily: distinct student cards with a purchase not reversed ÷ students enrolled that month; "
         "month and year: mean of the daily values"),
-), after=refresh_drilldown)
+), before=refresh_daily)

@@ -44,6 +44,7 @@ class Group:
     feeds: tuple[str, ...]  # feeds whose loads make this group's periods stale
     base_grains: tuple[str, ...]  # grains the SQL computes (year included when it recomputes rates)
     kpis: tuple[KPI, ...] = field(default_factory=tuple)
+    before: Callable | None = None  # (cursor, touched days, run_id) -> rows: refreshes tables the SQL reads
     after: Callable | None = None  # (cursor, touched days, run_id) -> rows: refreshes drill-down tables
 
 

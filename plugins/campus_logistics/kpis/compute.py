@@ -160,6 +160,8 @@ def recompute(days: Iterable[date | str] = (), *, feeds: Iterable[str] | None = 
             periods = periods_for(gdays)
             all_days.update(gdays)
             n = 0
+            if g.before is not None:
+                g.before(cur, periods["day"], run_id)
             for grain in g.base_grains:
                 n += _compute_group_grain(cur, g, grain, periods[grain], run_id)
             n += _roll_up_years(cur, g, periods["year"], run_id)

@@ -1,0 +1,432 @@
+"""``work_orders/`` — repair and service tickets (报修系统), one JSON array a day.
+
+A file holds every ticket created or changed that day, each in its CURRENT state, so the same
+``order_id`` arrives again on later days as it moves on. The newest ``updated_at`` wins.
+
+Storage (order-independent by construction):
+
+* ``core.work_order_version`` keeps every version every file delivered, keyed by
+  (order_id, updated_at, source_file). Loading a file replaces exactly that file's versions, so
+  a re-delivered corrected file replaces what the old one contributed, and a replayed older file
+  only puts back the versions it had already put there.
+* ``core.work_order`` is the current state: for each ticket the version with the newest
+  ``updated_at`` (ties: the later file day, then the file name). It is re-derived for every ticket
+  a load touches, so loading day 3 then re-running day 1 leaves day 3's state, and any order of
+  loading the same files gives the same warehouse.
+* A version that fails a row rule is quarantined and never stored: the ticket's current state is
+  then its newest *valid* version (what we reliably know).
+
+File gate (the file fails as a whole, nothing is loaded): ``not_empty`` (0 bytes or only
+whitespace), ``encoding`` (not UTF-8/16/32 — a UTF-8 BOM is fine), ``truncated`` (the JSON ends
+before the document does: a cut-off export), ``json_valid`` (any other JSON syntax error),
+``json_array`` (valid JSON that is not an array). An empty array ``[]`` is accepted with 0 rows: a
+day without a ticket is plausible for a small college in the holidays.
+
+Row rules (the ticket version is quarantined with every rule it breaks): ``row_is_object``,
+``fields_complete`` (all 13 fields present; ``null`` is a value), ``no_unknown_fields``,
+``order_id_present``, ``category_known`` (in ref/sla.csv), ``unit_known`` (in
+ref/sub_centres.csv), ``created_at_valid`` / ``updated_at_valid`` (present and parseable),
+``dispatched_at_valid`` / ``arrived_at_valid`` / ``completed_at_valid`` (null or parseable),
+``status_known``, ``rating_integer`` and ``rating_in_range`` (null or an integer 1–5),
+``reopened_boolean``, ``completed_has_completed_at`` (status completed/closed needs a
+completed_at), ``dispatched_not_before_created``, ``arrived_not_before_created``,
+``completed_not_before_created``, ``updated_at_not_after_file_day`` and
+``times_not_after_file_day`` (no time after the end of the file's day, local time).
+
+Duplicates inside one file: the same order_id with the same updated_at and the same content is a
+duplicate collapsed (counted); with different content the first occurrence wins and the later one
+is quarantined (``duplicate_id_conflict``). The same order_id with different updated_at values
+are different versions: both are stored and the newest is the current state.
+
+Times are ISO-8601 with an offset (``+08:00``, ``+0800``, ``Z``), optionally fractional seconds;
+a time without offset is read as Asia/Shanghai local time.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FileRejected
+from ..loading import FileOutcome, copy_frame, create_quarantine, file_checksum, publish_quality, quarantine_rows, record_validation
+from ..validation import ROW, Rule, validator
+from .base import Feed, LandingFile, LoadContext
+
+LOCAL_TZ = "Asia/Shanghai"
+FIELDS = ["order_id", "category", "unit_code", "building_code", "room", "created_at", "dispatched_at",
+          "arrived_at", "completed_at", "status", "rating", "reopened", "updated_at"]
+STATUSES = ["open", "dispatched", "in_progress", "completed", "closed", "cancelled"]
+DONE = ("completed", "closed")
+TIME_FIELDS = ["created_at", "dispatched_at", "arrived_at", "completed_at", "updated_at"]
+BATCH = 50_000  # tickets validated per GX batch
+
+STAGE_COLUMNS = ["order_id", "updated_at", "source_file", "file_day", "source_line", "category", "unit_code",
+                 "building_code", "room", "created_at", "dispatched_at", "arrived_at", "completed_at", "status",
+                 "rating", "reopened", "run_id", "_raw"]
+CORE_COLUMNS = STAGE_COLUMNS[:-1]
+CONTENT = ["category", "unit_code", "building_code", "room", "created_at", "dispatched_at", "arrived_at",
+           "completed_at", "status", "rating", "reopened"]
+CURRENT_COLUMNS = [c for c in CORE_COLUMNS if c != "source_line"]
+
+# --- time parsing shared with the survey feed --------------------------------------------------
+
+_TIME_RE = (
+    r"^\s*(?P<year>\d{4})[-/.](?P<month>\d{1,2})[-/.](?P<day>\d{1,2})"
+    r"(?:(?:[Tt]|\s+)(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?)?"
+    r"\s*(?P<off>[Zz]|[+-]\d{2}(?::?\d{2})?)?\s*$"
+)
+
+
+def parse_times(values: pd.Series, *, require_time: bool = True) -> pd.Series:
+    """Text times → UTC timestamps (NaT where missing or unparseable), vectorised.
+
+    ISO-8601 dates and times with ``T`` or a space, optional seconds and fraction, and an offset
+    (``Z``, ``+08``, ``+0800``, ``+08:00``); without an offset the time is Asia/Shanghai local.
+    Non-text values (numbers, lists…) are unparseable. ``require_time=False`` also accepts a bare
+    date (local midnight).
+    """
+    text = values.map(lambda v: v if isinstance(v, str) else None).astype("object")
+    parts = text.astype("string").str.extract(_TIME_RE)
+    if require_time:
+        parts.loc[parts["hour"].isna()] = None
+    frac = parts["frac"].fillna("0").str.slice(0, 6).str.pad(6, side="right", fillchar="0")
+    def num(col: pd.Series) -> pd.Series:
+        return pd.to_numeric(col, errors="coerce").astype("float64")
+
+    comp = pd.DataFrame({
+        "year": num(parts["year"]), "month": num(parts["month"]), "day": num(parts["day"]),
+        "hour": num(parts["hour"].fillna("0")), "minute": num(parts["minute"].fillna("0")),
+        "second": num(parts["second"].fillna("0")), "microsecond": num(frac),
+    }, index=values.index)
+    comp.loc[parts["year"].isna()] = np.nan
+    naive = pd.to_datetime(comp, errors="coerce") if len(comp) else pd.Series([], dtype="datetime64[us]")
+    off = parts["off"].fillna("")
+    has_off = off != ""
+    zulu = off.str.upper() == "Z"
+    digits = off.str.replace(":", "", regex=False).str.slice(1)
+    sign = off.str.slice(0, 1).map({"+": 1, "-": -1}).fillna(0)
+    off_min = (pd.to_numeric(digits.str.slice(0, 2).where(has_off & ~zulu), errors="coerce").fillna(0) * 60
+               + pd.to_numeric(digits.str.slice(2, 4).where(has_off & ~zulu & (digits.str.len() >= 4)),
+                               errors="coerce").fillna(0)) * sign
+    with_off = (naive - pd.to_timedelta(off_min, unit="min")).dt.tz_localize("UTC")
+    local = naive.dt.tz_localize(LOCAL_TZ, nonexistent="shift_forward", ambiguous="NaT").dt.tz_convert("UTC")
+    out = with_off.where(has_off, local)
+    return out.astype("datetime64[us, UTC]")
+
+
+def utc_text(ts: pd.Series) -> pd.Series:
+    """UTC timestamps → text PostgreSQL reads as timestamptz (None for NaT)."""
+    s = ts.dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return s.astype("object").where(ts.notna(), None)
+
+
+def local_day(ts: pd.Series) -> pd.Series:
+    return ts.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).dt.normalize()
+
+
+# --- rules ---------------------------------------------------------------------------------------
+
+def rules(categories: list[str], units: list[str]) -> list[Rule]:
+    ok = ["ok"]
+    return [
+        Rule("row_is_object", lambda g: g.ExpectColumnValuesToBeInSet(column="_is_object", value_set=ok)),
+        Rule("fields_complete", lambda g: g.ExpectColumnValuesToBeNull(column="_missing")),
+        Rule("no_unknown_fields", lambda g: g.ExpectColumnValuesToBeNull(column="_unknown")),
+        Rule("order_id_present", lambda g: g.ExpectColumnValuesToNotBeNull(column="_order_id")),
+        Rule("category_known", lambda g: g.ExpectColumnValuesToBeInSet(column="_category", value_set=categories)),
+        Rule("unit_known", lambda g: g.ExpectColumnValuesToBeInSet(column="_unit", value_set=units)),
+        Rule("created_at_valid", lambda g: g.ExpectColumnValuesToBeInSet(column="_created_at_ok", value_set=ok)),
+        Rule("updated_at_valid", lambda g: g.ExpectColumnValuesToBeInSet(column="_updated_at_ok", value_set=ok)),
+        Rule("dispatched_at_valid", lambda g: g.ExpectColumnValuesToBeInSet(column="_dispatched_at_ok", value_set=ok)),
+        Rule("arrived_at_valid", lambda g: g.ExpectColumnValuesToBeInSet(column="_arrived_at_ok", value_set=ok)),
+        Rule("completed_at_valid", lambda g: g.ExpectColumnValuesToBeInSet(column="_completed_at_ok", value_set=ok)),
+        Rule("status_known", lambda g: g.ExpectColumnValuesToBeInSet(column="_status", value_set=STATUSES)),
+        Rule("rating_integer", lambda g: g.ExpectColumnValuesToBeInSet(column="_rating_kind", value_set=["null", "int"])),
+        Rule("rating_in_range", lambda g: g.ExpectColumnValuesToBeBetween(column="_rating_num", min_value=1, max_value=5)),
+        Rule("reopened_boolean", lambda g: g.ExpectColumnValuesToNotBeNull(column="_reopened")),
+        Rule("completed_has_completed_at", lambda g: g.ExpectColumnValuesToBeInSet(column="_done_ok", value_set=ok)),
+        Rule("dispatched_not_before_created", lambda g: g.ExpectColumnValuesToBeBetween(column="_dispatch_s", min_value=0)),
+        Rule("arrived_not_before_created", lambda g: g.ExpectColumnValuesToBeBetween(column="_arrive_s", min_value=0)),
+        Rule("completed_not_before_created", lambda g: g.ExpectColumnValuesToBeBetween(column="_complete_s", min_value=0)),
+        Rule("updated_at_not_after_file_day", lambda g: g.ExpectColumnValuesToBeBetween(column="_updated_days_late", min_value=0)),
+        Rule("times_not_after_file_day", lambda g: g.ExpectColumnValuesToBeBetween(column="_times_days_late", min_value=0)),
+    ]
+
+
+def _text(v) -> str | None:
+    """A JSON string (stripped) or integer as text; anything else (null, bool, list…) is missing."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, str):
+        v = v.strip()
+        return v or None
+    return None
+
+
+def _rating(v) -> tuple[str, float]:
+    """(kind, value): kind 'null', 'int' or 'bad'; value the number when it is one."""
+    if v is None:
+        return "null", np.nan
+    if isinstance(v, bool):
+        return "bad", np.nan
+    if isinstance(v, int):
+        return "int", float(v)
+    if isinstance(v, float):
+        return ("int", v) if v.is_integer() else ("bad", v)
+    if isinstance(v, str):
+        s = v.strip()
+        if s.lstrip("+-").isdigit():
+            return "int", float(int(s))
+        return ("null", np.nan) if s == "" else ("bad", np.nan)
+    return "bad", np.nan
+
+
+def _bool(v) -> str | None:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int) and v in (0, 1):
+        return "true" if v else "false"
+    if isinstance(v, str) and v.strip().lower() in ("true", "false"):
+        return v.strip().lower()
+    return None
+
+
+def frame(elements: list, first_line: int, file_day: date) -> pd.DataFrame:
+    """One batch of JSON array elements → a frame of raw fields plus the derived rule columns."""
+    is_obj = [isinstance(e, dict) for e in elements]
+    objs = [e if ok else {} for e, ok in zip(elements, is_obj)]
+    df = pd.DataFrame({f: pd.Series([o.get(f) for o in objs], dtype="object") for f in FIELDS})
+    df[ROW] = np.arange(first_line, first_line + len(elements), dtype="int64")
+    df["_raw"] = [e for e in elements]
+    df["_is_object"] = np.where(is_obj, "ok", "no")
+    fieldset = set(FIELDS)
+    df["_missing"] = pd.Series([", ".join(f for f in FIELDS if f not in o) or None if ok else "all"
+                                for o, ok in zip(objs, is_obj)], dtype="object")
+    df["_unknown"] = pd.Series([", ".join(sorted(str(k) for k in o if k not in fieldset)) or None for o in objs],
+                               dtype="object")
+    for f in ("order_id", "category", "unit_code", "building_code", "room", "status"):
+        df[f"_{f}"] = df[f].map(_text).astype("object")
+    df["_unit"] = df.pop("_unit_code").fillna("")
+    df["_category"] = df["_category"].fillna("")
+    df["_status"] = df["_status"].map(lambda v: v.lower() if isinstance(v, str) else "").astype("object")
+    n = len(df)
+    stacked = parse_times(pd.concat([df[f] for f in TIME_FIELDS], ignore_index=True))  # one parse for all fields
+    for k, f in enumerate(TIME_FIELDS):
+        ts = stacked.iloc[k * n:(k + 1) * n].copy()
+        ts.index = df.index
+        df[f"_{f}"] = ts
+        present = df[f].notna()
+        required = f in ("created_at", "updated_at")
+        good = ts.notna() | (~present & (not required))
+        df[f"_{f}_ok"] = np.where(good, "ok", "bad")
+    kinds = [_rating(v) for v in df["rating"]]
+    df["_rating_kind"] = [k for k, _ in kinds]
+    df["_rating_num"] = pd.Series([x for _, x in kinds], dtype="float64", index=df.index)
+    df["_reopened"] = df["reopened"].map(_bool).astype("object")
+    done = df["_status"].isin(DONE)
+    df["_done_ok"] = np.where(done & df["_completed_at"].isna(), "missing", "ok")
+    created = df["_created_at"]
+    for f, col in (("dispatched_at", "_dispatch_s"), ("arrived_at", "_arrive_s"), ("completed_at", "_complete_s")):
+        df[col] = (df[f"_{f}"] - created).dt.total_seconds()
+    day = pd.Timestamp(file_day)
+    df["_updated_days_late"] = (day - local_day(df["_updated_at"])).dt.days.astype("float64")
+    latest = pd.concat([df[f"_{f}"] for f in TIME_FIELDS[:-1]], axis=1).max(axis=1)
+    df["_times_days_late"] = (day - local_day(latest.astype("datetime64[us, UTC]"))).dt.days.astype("float64")
+    return df
+
+
+def _obj(s: pd.Series) -> pd.Series:
+    """Object column with None for every missing value (what the COPY writer expects)."""
+    return s.astype("object").where(s.notna(), None)
+
+
+def _stage_frame(good: pd.DataFrame, lf: LandingFile, ctx: LoadContext) -> pd.DataFrame:
+    return pd.DataFrame({
+        "order_id": _obj(good["_order_id"]),
+        "updated_at": utc_text(good["_updated_at"]),
+        "source_file": lf.name,
+        "file_day": lf.period.isoformat(),
+        "source_line": good[ROW].astype("int64"),
+        "category": _obj(good["_category"]),
+        "unit_code": _obj(good["_unit"]),
+        "building_code": _obj(good["_building_code"]),
+        "room": _obj(good["_room"]),
+        "created_at": utc_text(good["_created_at"]),
+        "dispatched_at": utc_text(good["_dispatched_at"]),
+        "arrived_at": utc_text(good["_arrived_at"]),
+        "completed_at": utc_text(good["_completed_at"]),
+        "status": _obj(good["_status"]),
+        "rating": good["_rating_num"].map(lambda x: None if pd.isna(x) else str(int(x))).astype("object"),
+        "reopened": _obj(good["_reopened"]),
+        "run_id": ctx.run_id,
+        "_raw": good["_raw"].map(lambda e: json.dumps(e, ensure_ascii=False)),
+    })
+
+
+def _record(raw) -> dict:
+    return raw if isinstance(raw, dict) else {"element": raw}
+
+
+class WorkOrdersFeed(Feed):
+    name = "work_orders"
+    folder = "work_orders"
+    cadence = "day"
+    prefix = "work_orders_"
+    suffix = ".json"
+
+    # -- file gate ---------------------------------------------------------------------------------
+    def read_array(self, lf: LandingFile) -> list:
+        raw = lf.path.read_bytes()
+        if not raw.strip(b" \t\r\n\xef\xbb\xbf"):
+            raise FileRejected(self.name, lf.name, "not_empty", "the file is empty (0 bytes or only whitespace)",
+                               rows_read=0)
+        try:
+            text = raw.decode(json.detect_encoding(raw))  # UTF-8 (BOM or not), UTF-16 or UTF-32
+        except UnicodeDecodeError as exc:
+            raise FileRejected(self.name, lf.name, "encoding",
+                               f"not valid UTF-8 (GBK export?): {exc}; this feed must be UTF-8 JSON") from None
+        text = text.lstrip("\ufeff")
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            stripped = text.rstrip()
+            if (stripped.lstrip().startswith("[") and not stripped.endswith("]")) or not text[exc.pos:].strip():
+                raise FileRejected(self.name, lf.name, "truncated",
+                                   f"the JSON array is not closed: the document ends at line {exc.lineno} "
+                                   f"column {exc.colno} ({exc.msg}), the export was cut off") from None
+            raise FileRejected(self.name, lf.name, "json_valid",
+                               f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        if not isinstance(doc, list):
+            raise FileRejected(self.name, lf.name, "json_array",
+                               f"the file holds a JSON {type(doc).__name__}, not an array of tickets")
+        return doc
+
+    # -- load --------------------------------------------------------------------------------------
+    def load_file(self, lf: LandingFile, ctx: LoadContext) -> FileOutcome:
+        conn = ctx.conn
+        outcome = FileOutcome(self.name, lf.name, file_checksum(lf.path))
+        elements = self.read_array(lf)
+        categories = sorted(r[0] for r in conn.execute("SELECT category FROM core.sla").fetchall())
+        units = sorted(r[0] for r in conn.execute("SELECT DISTINCT unit_code FROM core.sub_centre").fetchall())
+        check = validator("work_orders", rules(categories, units), key=(tuple(categories), tuple(units)))
+        cur = conn.cursor()
+        cur.execute("CREATE TEMP TABLE _wo_stage (LIKE core.work_order_version) ON COMMIT DROP")
+        cur.execute("ALTER TABLE _wo_stage ADD COLUMN _raw jsonb")
+        create_quarantine(cur)
+        outcome.rows_read = len(elements)
+        for start in range(0, len(elements), BATCH):
+            df = frame(elements[start:start + BATCH], start + 1, lf.period)
+            result = check.validate(df)
+            if result.schema_errors:
+                raise FileRejected(self.name, lf.name, "schema", "; ".join(result.schema_errors),
+                                   rows_read=outcome.rows_read)
+            for rule, n in result.rule_counts.items():
+                outcome.count_rule(rule, n)
+            bad_mask = df[ROW].isin(result.failures.keys())
+            bad, good = df[bad_mask], df[~bad_mask]
+            if len(bad):
+                outcome.rows_quarantined += quarantine_rows(cur, (
+                    (int(line), ", ".join(result.failures[int(line)]), _record(raw))
+                    for line, raw in zip(bad[ROW], bad["_raw"])
+                ))
+            if len(good):
+                copy_frame(cur, "_wo_stage", STAGE_COLUMNS, _stage_frame(good, lf, ctx))
+        del elements
+        self._collapse_duplicates(cur, outcome)
+        cur.execute("SELECT count(*) FROM _wo_stage")
+        outcome.rows_loaded = cur.fetchone()[0]
+        self._publish(cur, lf, outcome)
+        publish_quality(cur, outcome, ctx.run_id)
+        record_validation(cur, self.name, lf.name, "work_orders", outcome.rows_quarantined == 0,
+                          {"rows_read": outcome.rows_read, "rows_quarantined": outcome.rows_quarantined,
+                           "rows_duplicate": outcome.rows_duplicate}, outcome.rule_counts, ctx.run_id)
+        return outcome
+
+    @staticmethod
+    def _collapse_duplicates(cur, outcome: FileOutcome) -> None:
+        """Same order_id and updated_at twice in the file: identical → collapsed, else the first wins."""
+        content = "md5(ROW(" + ", ".join(f"s.{c}" for c in CONTENT) + ")::text)"
+        cur.execute(
+            f"""CREATE TEMP TABLE _wo_dups ON COMMIT DROP AS
+                SELECT s.source_line, {content} AS h,
+                       first_value({content}) OVER w AS first_h, row_number() OVER w AS rn
+                FROM _wo_stage s WINDOW w AS (PARTITION BY s.order_id, s.updated_at ORDER BY s.source_line)"""
+        )
+        cur.execute("DELETE FROM _wo_dups WHERE rn = 1")
+        cur.execute(
+            """INSERT INTO _quarantine (row_number, rule, record)
+               SELECT s.source_line, 'duplicate_id_conflict', s._raw
+               FROM _wo_stage s JOIN _wo_dups d USING (source_line) WHERE d.h <> d.first_h"""
+        )
+        conflicts = cur.rowcount
+        cur.execute("SELECT count(*) FROM _wo_dups WHERE h = first_h")
+        same = cur.fetchone()[0]
+        cur.execute("DELETE FROM _wo_stage WHERE source_line IN (SELECT source_line FROM _wo_dups)")
+        outcome.rows_quarantined += conflicts
+        outcome.rows_duplicate += same
+        outcome.count_rule("duplicate_id_conflict", conflicts)
+        outcome.count_rule("duplicate_collapsed", same)
+        cur.execute("DROP TABLE _wo_dups")
+
+    @staticmethod
+    def _publish(cur, lf: LandingFile, outcome: FileOutcome) -> None:
+        """Replace the file's versions, re-derive the touched tickets' current state, and list the
+        days whose KPIs change."""
+        f = lf.name
+        # one publish at a time: a ticket's current state is derived from the versions of all files
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('campus_logistics.work_orders.current'))")
+        cur.execute(
+            """CREATE TEMP TABLE _wo_touched ON COMMIT DROP AS
+               SELECT order_id FROM core.work_order_version WHERE source_file = %(f)s
+               UNION SELECT order_id FROM _wo_stage""",
+            {"f": f},
+        )
+        cur.execute("ALTER TABLE _wo_touched ADD PRIMARY KEY (order_id)")
+        cur.execute("""CREATE TEMP TABLE _wo_before ON COMMIT DROP AS
+                       SELECT w.* FROM core.work_order w JOIN _wo_touched USING (order_id)""")
+        cur.execute("DELETE FROM core.work_order_version WHERE source_file = %(f)s", {"f": f})
+        cols = ", ".join(CORE_COLUMNS)
+        cur.execute(f"INSERT INTO core.work_order_version ({cols}) SELECT {cols} FROM _wo_stage")
+        cur.execute("DELETE FROM core.work_order w USING _wo_touched t WHERE w.order_id = t.order_id")
+        cur_cols = ", ".join(CURRENT_COLUMNS)
+        cur.execute(
+            f"""INSERT INTO core.work_order ({cur_cols})
+                SELECT DISTINCT ON (v.order_id) {", ".join("v." + c for c in CURRENT_COLUMNS)}
+                FROM core.work_order_version v JOIN _wo_touched t USING (order_id)
+                ORDER BY v.order_id, v.updated_at DESC, v.file_day DESC, v.source_file DESC"""
+        )
+        # Months whose repair KPIs may change: for the state before and after this load of every
+        # touched ticket, every month from its creation to its completion (open stock at each
+        # month-end, and the completion month's counts and rates); a ticket not completed stays
+        # open up to the data horizon (the latest file day loaded); a cancelled one counts nowhere
+        # (its creation month is listed anyway, harmlessly). Plus the file's own month, so a
+        # month whose files hold no ticket still gets its open-stock row.
+        cur.execute(
+            """WITH horizon AS (SELECT GREATEST(max(file_day), %(day)s::date) AS h FROM core.work_order_version),
+                    states AS (SELECT b.created_at, b.completed_at, b.status FROM _wo_before b
+                               UNION ALL
+                               SELECT w.created_at, w.completed_at, w.status
+                               FROM core.work_order w JOIN _wo_touched USING (order_id)),
+                    spans AS (
+                        SELECT date_trunc('month', created_at AT TIME ZONE 'Asia/Shanghai')::date AS lo,
+                               date_trunc('month', CASE
+                                   WHEN status IN ('completed', 'closed') AND completed_at IS NOT NULL
+                                       THEN GREATEST(completed_at, created_at) AT TIME ZONE 'Asia/Shanghai'
+                                   WHEN status = 'cancelled' THEN created_at AT TIME ZONE 'Asia/Shanghai'
+                                   ELSE GREATEST((SELECT h FROM horizon)::timestamp,
+                                                 created_at AT TIME ZONE 'Asia/Shanghai') END)::date AS hi
+                        FROM states)
+               SELECT DISTINCT m::date FROM spans, generate_series(lo, hi, interval '1 month') m
+               UNION SELECT date_trunc('month', %(day)s::date)::date""",
+            {"day": lf.period},
+        )
+        outcome.affected_days = {r[0] for r in cur.fetchall()}
+        cur.execute("DROP TABLE _wo_before")
+        cur.execute("DROP TABLE _wo_touched")

@@ -1,0 +1,115 @@
+"""The case study end to end: the generator writes landing files for 2001, `python -m campus_logistics run`
+drives every feed DAG and the KPI DAG through Airflow into a real PostgreSQL, and every row of the
+published table (seed-scenario.md) is read back from mart.kpi_value.
+
+The expected figures below are copied from the spec, not computed: the generator only writes
+landing files, so only a correct pipeline can reproduce them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+# (kpi_code, unit_code, published, check, tolerance) — seed-scenario.md, grain 'year', 2001
+PUBLISHED = [
+    ("admin_norm_headcount", "campus", Decimal(34), "exact", None),
+    ("admin_headcount", "campus", Decimal(12), "exact", None),
+    ("admin_posts_saved", "campus", Decimal(22), "exact", None),
+    ("cook_norm_headcount", "campus", Decimal(42), "exact", None),
+    ("cooks_borne_by_centre", "campus", Decimal(42), "exact", None),
+    ("jobs_provided", "campus", Decimal(89), "exact", None),
+    ("jobs_school_transfer", "campus", Decimal(20), "exact", None),
+    ("jobs_social_hire", "campus", Decimal(69), "exact", None),
+    ("personnel_cost_saved_transfer_yuan", "campus", Decimal(200000), "pct", Decimal("0.005")),
+    ("personnel_cost_saved_cooks_yuan", "campus", Decimal(336000), "pct", Decimal("0.005")),
+    ("personnel_cost_saved_yuan", "campus", Decimal(536000), "pct", Decimal("0.005")),
+    ("utilities_conservation_saved_yuan", "campus", Decimal(30000), "pct", Decimal("0.01")),
+    ("utilities_recovered_yuan", "campus", Decimal(40000), "pct", Decimal("0.01")),
+    ("utilities_saved_total_yuan", "campus", Decimal(70000), "pct", Decimal("0.01")),
+    ("satisfaction_rate", "utilities", Decimal("0.935"), "exact", None),
+    ("social_capital_in_yuan", "campus", Decimal(360000), "exact", None),
+    ("social_capital_share", "campus", Decimal("0.05"), "below", None),
+    ("centre_surplus_yuan", "campus", Decimal(150000), "at_least", None),
+]
+
+
+@pytest.fixture(scope="module")
+def seed_run(tmp_path_factory, pg_admin_url, template_db):
+    from tests.conftest import drop_database, new_database
+
+    landing = tmp_path_factory.mktemp("seed") / "landing"
+    gen = subprocess.run([sys.executable, "-m", "campus_logistics", "generate", "--scenario", "seed", "--out",
+                          str(landing)], capture_output=True, text=True, timeout=900)
+    assert gen.returncode == 0, gen.stderr[-3000:]
+    name, url = new_database(pg_admin_url, template_db)
+    run = subprocess.run([sys.executable, "-m", "campus_logistics", "run", "--landing", str(landing),
+                          "--start", "2001-01-01", "--end", "2001-12-31", "--warehouse", url],
+                         capture_output=True, text=True, timeout=1800, env=dict(os.environ))
+    yield landing, url, run
+    drop_database(pg_admin_url, name)
+
+
+def _year_value(url, kpi, unit):
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT value FROM mart.kpi_value WHERE kpi_code = %s AND unit_code = %s "
+                           "AND grain = 'year' AND period_start = %s", (kpi, unit, date(2001, 1, 1))).fetchone()
+    return row[0] if row else None
+
+
+def test_seed_year_runs_green(seed_run):
+    _, _, run = seed_run
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+
+
+@pytest.mark.parametrize("kpi, unit, published, check, tol", PUBLISHED, ids=[f"{p[0]}:{p[1]}" for p in PUBLISHED])
+def test_published_figure(seed_run, kpi, unit, published, check, tol):
+    _, url, run = seed_run
+    value = _year_value(url, kpi, unit)
+    assert value is not None, f"{kpi}/{unit} missing for 2001"
+    if check == "exact":
+        assert value == published
+    elif check == "pct":
+        assert abs(value - published) <= published * tol, f"{value} not within ±{tol:%} of {published}"
+    elif check == "below":
+        assert value < published
+    else:
+        assert value >= published
+
+
+def test_surplus_first_half_year(seed_run):
+    import psycopg
+
+    _, url, _ = seed_run
+    with psycopg.connect(url) as conn:
+        total, months = conn.execute(
+            "SELECT sum(value), count(*) FROM mart.kpi_value WHERE kpi_code = 'centre_surplus_yuan' "
+            "AND unit_code = 'campus' AND grain = 'month' AND period_start BETWEEN '2001-01-01' AND '2001-06-01'"
+        ).fetchone()
+    assert months == 6
+    assert abs(total - 70000) <= Decimal("3500"), total  # about 70,000, ±5 %
+
+
+def test_every_seed_file_reconciles_and_bad_rows_were_quarantined(seed_run):
+    import json
+
+    import psycopg
+
+    landing, url, _ = seed_run
+    with psycopg.connect(url) as conn:
+        bad = conn.execute("SELECT count(*) FROM quality.file_reconciliation "
+                           "WHERE rows_read <> rows_loaded + rows_quarantined + rows_duplicate").fetchone()[0]
+        feeds = dict(conn.execute("SELECT feed, sum(rows_quarantined + rows_duplicate) FROM quality.file_reconciliation "
+                                  "GROUP BY feed").fetchall())
+    assert bad == 0
+    injected = json.loads((landing / "_scenario" / "bad_rows.json").read_text(encoding="utf-8"))
+    injected_feeds = {row["feed"] for row in injected}
+    for feed in injected_feeds:
+        assert feeds.get(feed, 0) > 0, f"bad rows were injected into {feed} but none was quarantined"
