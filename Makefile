@@ -7,13 +7,14 @@ LANDING ?= var/landing/seed
 PG_SERVER_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test test-server ci airflow generate warehouse-stop clean
+.PHONY: help venv demo test test-server ci airflow generate bench warehouse-stop clean
 
 help:
 	@echo "make demo         set up, generate the case-study landing zone, run it through Airflow, print the KPIs"
 	@echo "make test         set up and run the test suite on the embedded warehouse"
 	@echo "make test-server  the suite against the PostgreSQL server at PG_SERVER_URL"
 	@echo "make airflow      Airflow standalone (UI on :8080) with the project's DAGs and the embedded warehouse"
+	@echo "make bench        measure throughput, parse time, memory and wall times; writes bench/results.md"
 
 venv: $(STAMP)
 
@@ -44,6 +45,9 @@ ci: test test-server
 
 airflow: $(STAMP) generate
 	$(PY) -m campus_logistics airflow --landing $(LANDING)
+
+bench: $(STAMP)
+	$(PY) -m campus_logistics.bench --out bench $(BENCH_ARGS)
 
 warehouse-stop: $(STAMP)
 	$(PY) -m campus_logistics warehouse stop

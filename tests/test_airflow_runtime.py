@@ -274,11 +274,8 @@ def _http(url: str, data: dict | None = None, token: str | None = None) -> tuple
         return exc.code, {}
 
 
-@pytest.mark.slow
-def test_standalone_serves_api_and_stops_whole_group(test_dags, request):
-    markexpr = request.config.getoption("markexpr") or ""
-    if not os.environ.get("CAMPUS_LOGISTICS_SLOW_TESTS") and not ("slow" in markexpr and "not slow" not in markexpr):
-        pytest.skip("starts `airflow standalone` (~30 s): set CAMPUS_LOGISTICS_SLOW_TESTS=1 or use -m slow")
+@pytest.mark.embedded_only  # needs no warehouse: run once per CI, not again in the server pass
+def test_standalone_serves_api_and_stops_whole_group(test_dags):
     import psutil
 
     port = _free_port()

@@ -1,0 +1,456 @@
+"""``make bench``: throughput, parse time, memory and wall time, measured side by side in one run.
+
+Every figure is measured here, on this machine, in one process tree, against a fresh embedded
+warehouse (or ``--warehouse``), as min/median/max of ``--reps`` repetitions, and written to
+``<out>/results.md`` and ``<out>/results.json``. Nothing here is asserted: the report says whether
+each target was met.
+
+Comparisons (rows/s, and ratios):
+
+* the **limit**: a bare ``COPY`` of the same rows as a ready UTF-8 CSV into a table of the same
+  shape with its primary key (no parsing, no checks);
+* the **naive pipeline** a user would write: ``pd.read_csv`` + Great Expectations on the frame +
+  ``df.to_sql``;
+* **ours**: the feed end to end (decode → gate → validate → pseudonymise → COPY → audit → publish →
+  reconcile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIG_START = date(2024, 9, 2)  # a Monday in term
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+def stats(values: list[float]) -> dict:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values), "n": len(values)}
+
+
+def machine_info(url: str) -> dict:
+    import psycopg
+
+    info = {"python": platform.python_version(), "platform": platform.platform(), "cores": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu"] = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "?")
+        with open("/proc/meminfo") as f:
+            info["memory_gib"] = round(int(f.readline().split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    with psycopg.connect(url) as conn:
+        info["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
+    from importlib.metadata import version
+
+    for pkg in ("apache-airflow", "great-expectations", "pandas", "pyarrow", "psycopg"):
+        info[pkg] = version(pkg)
+    return info
+
+
+class Databases:
+    """Fresh databases on one server, dropped at the end."""
+
+    def __init__(self, admin_url: str):
+        self.admin_url, self.created = admin_url, []
+
+    def fresh(self, migrate_it: bool = True) -> str:
+        import uuid
+        from urllib.parse import urlsplit, urlunsplit
+
+        import psycopg
+
+        name = f"bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        p = urlsplit(self.admin_url)
+        url = urlunsplit((p.scheme, p.netloc, f"/{name}", p.query, p.fragment))
+        if migrate_it:
+            from .migrations import migrate
+
+            migrate(url)
+        return url
+
+    def drop_all(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            for name in self.created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.clear()
+
+
+def _rows_in(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in f) - 1
+
+
+# --- 1 & 2: throughput against the limit and the naive pipeline ----------------------------------
+
+CANTEEN_DDL = """CREATE TABLE bare (txn_id text PRIMARY KEY, card text, holder text, at timestamp, outlet text,
+                 terminal text, amount numeric(12,2), kind text, orig text)"""
+METERS_DDL = """CREATE TABLE bare (meter_id text, read_at timestamptz, reading numeric, status text,
+                PRIMARY KEY (meter_id, read_at))"""
+
+
+def bare_copy(dbs: Databases, path: Path, encoding: str, ddl: str, reps: int) -> list[float]:
+    """The ingest limit: COPY of the same rows, already UTF-8, into a table of the same shape."""
+    import psycopg
+
+    data = path.read_bytes().decode(encoding).encode("utf-8")
+    out = []
+    for _ in range(reps):
+        url = dbs.fresh(migrate_it=False)
+        with psycopg.connect(url) as conn:
+            conn.execute(ddl)
+            conn.commit()
+            t = time.perf_counter()
+            with conn.cursor().copy("COPY bare FROM STDIN (FORMAT csv, HEADER true)") as copy:
+                copy.write(data)
+            conn.commit()
+            out.append(time.perf_counter() - t)
+    return out
+
+
+def naive(dbs: Databases, path: Path, encoding: str, reps: int, expectations) -> list[float]:
+    """What a user would otherwise write: read_csv, a GX suite on the frame, to_sql."""
+    import great_expectations as gx
+    import pandas as pd
+    import sqlalchemy as sa
+
+    ctx = gx.get_context(mode="ephemeral")
+    batch = ctx.data_sources.add_pandas("naive").add_dataframe_asset("naive").add_batch_definition_whole_dataframe("b")
+    suite = ctx.suites.add(gx.ExpectationSuite(name="naive", expectations=expectations()))
+    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name="naive", data=batch, suite=suite))
+    out = []
+    for _ in range(reps):
+        url = dbs.fresh(migrate_it=False).replace("postgresql://", "postgresql+psycopg://", 1)
+        engine = sa.create_engine(url)
+        t = time.perf_counter()
+        df = pd.read_csv(path, encoding=encoding, dtype=str)
+        vd.run(batch_parameters={"dataframe": df}, result_format={"result_format": "SUMMARY"})
+        df.to_sql("naive", engine, if_exists="append", index=False, chunksize=10_000)
+        out.append(time.perf_counter() - t)
+        engine.dispose()
+    return out
+
+
+def ours(dbs: Databases, landing: Path, feed: str, day: date, reps: int) -> list[float]:
+    from .pipeline import run_feed
+
+    out = []
+    for i in range(reps):
+        url = dbs.fresh()
+        t = time.perf_counter()
+        result = run_feed(feed, landing, day, day, run_id=f"bench_{i}", url=url)
+        out.append(time.perf_counter() - t)
+        if result.rejected:
+            raise RuntimeError(f"bench run of {feed} rejected files: {result.rejected}")
+    return out
+
+
+def _canteen_expectations():
+    import great_expectations.expectations as gxe
+
+    return [gxe.ExpectColumnValuesToNotBeNull(column="流水号"), gxe.ExpectColumnValuesToNotBeNull(column="卡号"),
+            gxe.ExpectColumnValuesToBeInSet(column="身份", value_set=["学生", "教职工", "其他"]),
+            gxe.ExpectColumnValuesToMatchStrftimeFormat(column="交易时间", strftime_format="%Y-%m-%d %H:%M:%S"),
+            gxe.ExpectColumnValuesToNotBeNull(column="商户名称"),
+            gxe.ExpectColumnValuesToMatchRegex(column="交易金额", regex=r"^-?[0-9]+(?:\.[0-9]{1,2})?$"),
+            gxe.ExpectColumnValuesToBeInSet(column="交易类型", value_set=["消费", "冲正", "退款"]),
+            gxe.ExpectColumnValuesToBeUnique(column="流水号")]
+
+
+def _meters_expectations():
+    import great_expectations.expectations as gxe
+
+    return [gxe.ExpectColumnValuesToNotBeNull(column="meter_id"), gxe.ExpectColumnValuesToNotBeNull(column="read_at"),
+            gxe.ExpectColumnValuesToMatchRegex(column="reading", regex=r"^[0-9]+(?:\.[0-9]+)?$"),
+            gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["ok", "estimated", "replaced"])]
+
+
+def throughput(dbs: Databases, landing: Path, feed: str, reps: int) -> dict:
+    folder = {"canteen": "canteen", "meters": "meters"}[feed]
+    day = BIG_START
+    path = landing / folder / f"{folder}_{day:%Y%m%d}.csv"
+    rows = _rows_in(path)
+    enc, ddl, exps = (("gb18030", CANTEEN_DDL, _canteen_expectations) if feed == "canteen"
+                      else ("utf-8", METERS_DDL, _meters_expectations))
+    limit = bare_copy(dbs, path, enc, ddl, reps)
+    naive_t = naive(dbs, path, enc, reps, exps)
+    ours_t = ours(dbs, landing, feed, day, reps)
+    rate = lambda ts: rows / statistics.median(ts)  # noqa: E731
+    return {"rows": rows, "bare_copy_s": stats(limit), "naive_s": stats(naive_t), "ours_s": stats(ours_t),
+            "bare_copy_rows_per_s": rate(limit), "naive_rows_per_s": rate(naive_t), "ours_rows_per_s": rate(ours_t),
+            "ours_vs_copy": rate(ours_t) / rate(limit), "ours_vs_naive": rate(ours_t) / rate(naive_t)}
+
+
+# --- 3: parse and import time ---------------------------------------------------------------------
+
+def parse_times(reps: int) -> dict:
+    probe = """
+import json, time
+t = time.perf_counter()
+from campus_logistics.airflow_runtime import prepare_airflow_env
+prepare_airflow_env()
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=%r)
+print(json.dumps({s.file.rsplit('/', 1)[-1]: s.duration.total_seconds() if hasattr(s.duration, 'total_seconds')
+                  else float(s.duration) for s in bag.dagbag_stats}))
+""" % str(REPO / "dags")
+    per_file: dict[str, list[float]] = {}
+    for _ in range(reps):
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+        for name, secs in json.loads(out.stdout.strip().splitlines()[-1]).items():
+            per_file.setdefault(name, []).append(secs)
+    imports = {}
+    for module in ("campus_logistics", "campus_logistics.dag_factory", "campus_logistics.pipeline"):
+        ts = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
+            ts.append(time.perf_counter() - t)
+        imports[module] = stats(ts)
+    base = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        base.append(time.perf_counter() - t)
+    return {"dag_parse_s": {k: stats(v) for k, v in sorted(per_file.items())}, "import_s": imports,
+            "interpreter_start_s": stats(base)}
+
+
+# --- 4: peak memory -------------------------------------------------------------------------------
+
+def _write_big_canteen_day(src: Path, dst: Path, copies: int) -> int:
+    """``copies`` × the rows of ``src`` with unique ids (流水号 and 原流水号 prefixed per copy)."""
+    with open(src, "rb") as f:
+        header = f.readline()
+        lines = f.read().splitlines()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(dst, "wb") as out:
+        out.write(header)
+        for k in range(copies):
+            prefix = f"R{k}-".encode()
+            buf = []
+            for line in lines:
+                fields = line.split(b",")
+                fields[0] = prefix + fields[0]
+                if fields[-1].strip():
+                    fields[-1] = prefix + fields[-1]
+                buf.append(b",".join(fields))
+            out.write(b"\r\n".join(buf) + b"\r\n")
+    return len(lines) * copies
+
+
+def peak_rss(dbs: Databases, landing_1day: Path, sizes: list[int], workdir: Path) -> dict:
+    """Peak RSS (MiB) of a child process loading one canteen day of each size."""
+    src = landing_1day / "canteen" / f"canteen_{BIG_START:%Y%m%d}.csv"
+    base_rows = _rows_in(src)
+    results = {}
+    for size in sizes:
+        copies = max(1, round(size / base_rows))
+        land = workdir / f"rss_{size}"
+        shutil.copytree(landing_1day / "ref", land / "ref", dirs_exist_ok=True)
+        rows = _write_big_canteen_day(src, land / "canteen" / src.name, copies)
+        url = dbs.fresh()
+        code = ("import sys, time; from datetime import date; from campus_logistics.pipeline import run_feed; "
+                f"t=time.perf_counter(); r=run_feed('canteen', {str(land)!r}, date({BIG_START.year}, {BIG_START.month}, "
+                f"{BIG_START.day}), date({BIG_START.year}, {BIG_START.month}, {BIG_START.day}), run_id='rss', url={url!r}); "
+                "print(time.perf_counter()-t); sys.exit(1 if r.rejected else 0)")
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = float(proc.stdout.read().strip() or "nan")
+        results[str(size)] = {"rows": rows, "peak_rss_mib": usage.ru_maxrss / 1024, "seconds": elapsed,
+                              "rows_per_s": rows / elapsed if elapsed else None, "ok": status == 0}
+        shutil.rmtree(land, ignore_errors=True)
+    return results
+
+
+# --- 5 & 6: wall times ----------------------------------------------------------------------------
+
+def cli_run(landing: Path, start: date, end: date, url: str) -> float:
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "campus_logistics", "run", "--landing", str(landing), "--start",
+                          start.isoformat(), "--end", end.isoformat(), "--warehouse", url],
+                         capture_output=True, text=True)
+    elapsed = time.perf_counter() - t
+    if out.returncode != 0:
+        raise RuntimeError(f"run failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return elapsed
+
+
+def kpi_recompute(url: str, start: date, days: int, reps: int) -> dict:
+    from .kpis.compute import recompute
+    from .registry import FEEDS
+
+    all_days = [start + timedelta(d) for d in range(days)]
+    month = [d for d in all_days if d.month == start.month and d.year == start.year]
+    res = {}
+    for label, ds in (("one_month", month), ("whole_range", all_days)):
+        ts = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            recompute(days_by_feed={f: ds for f in FEEDS}, url=url, run_id="bench")
+            ts.append(time.perf_counter() - t)
+        res[label] = {"days": len(ds), **stats(ts)}
+    return res
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+TARGETS = [
+    ("canteen end to end ≥ 0.5 × bare COPY", lambda r: r["canteen"]["ours_vs_copy"] >= 0.5),
+    ("canteen end to end ≥ 10 × naive pipeline", lambda r: r["canteen"]["ours_vs_naive"] >= 10),
+    ("every DAG file parses in < 0.3 s", lambda r: all(v["median"] < 0.3 for v in r["parse"]["dag_parse_s"].values())),
+    ("peak RSS < 1 GiB on the largest day", lambda r: max(v["peak_rss_mib"] for v in r["rss"].values()) < 1024),
+    ("one-year seed scenario < 2 min", lambda r: r["seed_year_s"] < 120 if r.get("seed_year_s") else None),
+    ("big-university day, all feeds + KPIs < 60 s", lambda r: r["big_day_s"] < 60 if r.get("big_day_s") else None),
+]
+
+
+def _f(x, unit=""):
+    return f"{x:,.0f}{unit}" if x >= 100 else f"{x:,.2f}{unit}"
+
+
+def write_report(results: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    m = results["machine"]
+    lines = ["# Benchmark results", "",
+             f"Measured {results['when']} by `make bench` ({results['args']}), in one run on one machine: "
+             f"{m.get('cpu', '?')}, {m['cores']} cores, {m.get('memory_gib', '?')} GiB; PostgreSQL {m['postgresql']} "
+             f"({results['warehouse_kind']}); Python {m['python']}, Airflow {m['apache-airflow']}, "
+             f"GX {m['great-expectations']}, pandas {m['pandas']}, pyarrow {m['pyarrow']}.", "",
+             "Times are min / median / max over the repetitions; rates use the median.", "", "## Targets", ""]
+    for label, check in TARGETS:
+        try:
+            ok = check(results)
+        except (KeyError, TypeError, ValueError):
+            ok = None
+        lines.append(f"- {'met' if ok else ('not measured' if ok is None else 'NOT met')}: {label}")
+    for feed in ("canteen", "meters"):
+        r = results.get(feed)
+        if not r:
+            continue
+        lines += ["", f"## {feed}: one big-university day ({r['rows']:,} rows)", "",
+                  "| path | seconds (min / median / max) | rows/s | vs bare COPY |", "|---|---|---|---|"]
+        for key, label in (("bare_copy", "bare COPY of a ready UTF-8 CSV (the limit)"),
+                           ("naive", "naive: pd.read_csv + GX + to_sql"), ("ours", "ours: the feed end to end")):
+            s = r[f"{key}_s"]
+            rate = r[f"{key}_rows_per_s"]
+            lines.append(f"| {label} | {s['min']:.2f} / {s['median']:.2f} / {s['max']:.2f} | {_f(rate)} | "
+                         f"{rate / r['bare_copy_rows_per_s']:.2f}× |")
+        lines.append(f"\nOurs vs the naive pipeline: **{r['ours_vs_naive']:.1f}×**; vs the limit: **{r['ours_vs_copy']:.2f}×**.")
+    p = results.get("parse")
+    if p:
+        lines += ["", "## DAG parse time (Airflow's DagBag stats) and cold imports", "", "| file | seconds (median) |", "|---|---|"]
+        lines += [f"| `dags/{k}` | {v['median']:.3f} |" for k, v in p["dag_parse_s"].items()]
+        lines += [f"| `import {k}` (includes {p['interpreter_start_s']['median']:.3f} s interpreter start) | "
+                  f"{v['median']:.3f} |" for k, v in p["import_s"].items()]
+    if results.get("rss"):
+        lines += ["", "## Peak memory of the canteen feed (one day in one file)", "", "| rows | peak RSS | seconds | rows/s |",
+                  "|---|---|---|---|"]
+        lines += [f"| {v['rows']:,} | {v['peak_rss_mib']:,.0f} MiB | {v['seconds']:.1f} | {_f(v['rows_per_s'] or 0)} |"
+                  for v in results["rss"].values()]
+    lines += ["", "## Wall times", ""]
+    if results.get("seed_year_s"):
+        lines.append(f"- one-year seed scenario through `python -m campus_logistics run` (every feed DAG + KPI DAG): "
+                     f"**{results['seed_year_s']:.1f} s**")
+    if results.get("big_day_s"):
+        lines.append(f"- one big-university day ({results['big_students']:,} students), all feeds + KPIs through "
+                     f"`python -m campus_logistics run`: **{results['big_day_s']:.1f} s**")
+    k = results.get("kpi")
+    if k:
+        lines += ["", f"## KPI recompute at big-university scale ({k['loaded_days']} days loaded)", "",
+                  "| periods | days | seconds (min / median / max) |", "|---|---|---|"]
+        for label in ("one_month", "whole_range"):
+            v = k[label]
+            lines.append(f"| {label.replace('_', ' ')} | {v['days']} | {v['min']:.2f} / {v['median']:.2f} / {v['max']:.2f} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m campus_logistics.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default=str(REPO / "bench"))
+    p.add_argument("--students", type=int, default=40_000, help="size of the big university")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--rss-sizes", default="1000000,10000000", help="canteen rows in one day, comma-separated")
+    p.add_argument("--kpi-days", type=int, default=365, help="days of big-university data for the KPI recompute")
+    p.add_argument("--skip-seed", action="store_true", help="do not run the one-year seed scenario")
+    p.add_argument("--warehouse", help="admin URL of a PostgreSQL server (default: a fresh embedded one)")
+    args = p.parse_args(argv)
+
+    os.environ.setdefault("CAMPUS_LOGISTICS_PSEUDONYM_KEY", "bench-" + os.urandom(16).hex())
+    work = Path(tempfile.mkdtemp(prefix="cl-bench-"))
+    from .generate import generate
+    from .warehouse import start_embedded, stop_embedded
+
+    pgdata = work / "pgdata"
+    admin = args.warehouse or start_embedded(pgdata)
+    os.environ["CAMPUS_LOGISTICS_WAREHOUSE_URL"] = admin
+    dbs = Databases(admin)
+    results: dict = {"when": time.strftime("%Y-%m-%d %H:%M %Z"), "args": " ".join(argv or sys.argv[1:]) or "defaults",
+                     "warehouse_kind": "server" if args.warehouse else "embedded", "big_students": args.students}
+    try:
+        results["machine"] = machine_info(admin)
+        day = work / "big_day"
+        generate("scale", day, scale=args.students, days=1, start=BIG_START)
+        print("throughput…", flush=True)
+        results["canteen"] = throughput(dbs, day, "canteen", args.reps)
+        results["meters"] = throughput(dbs, day, "meters", args.reps)
+        dbs.drop_all()
+        print("parse times…", flush=True)
+        results["parse"] = parse_times(args.reps)
+        print("peak memory…", flush=True)
+        sizes = [int(s) for s in args.rss_sizes.split(",") if s]
+        results["rss"] = peak_rss(dbs, day, sizes, work)
+        dbs.drop_all()
+        if not args.skip_seed:
+            print("seed year…", flush=True)
+            seed = work / "seed"
+            generate("seed", seed)
+            results["seed_year_s"] = cli_run(seed, date(2001, 1, 1), date(2001, 12, 31), dbs.fresh())
+            dbs.drop_all()
+            shutil.rmtree(seed, ignore_errors=True)
+        print("big-university day…", flush=True)
+        results["big_day_s"] = cli_run(day, BIG_START, BIG_START, dbs.fresh())
+        dbs.drop_all()
+        if args.kpi_days:
+            print(f"KPI recompute over {args.kpi_days} days…", flush=True)
+            span = work / "big_span"
+            generate("scale", span, scale=args.students, days=args.kpi_days, start=BIG_START)
+            url = dbs.fresh()
+            from .pipeline import run_feed
+            from .registry import FEEDS
+
+            end = BIG_START + timedelta(days=args.kpi_days - 1)
+            for feed in FEEDS:
+                run_feed(feed, span, BIG_START, end, run_id="bench", url=url, allow_missing=True)
+            results["kpi"] = {"loaded_days": args.kpi_days, **kpi_recompute(url, BIG_START, args.kpi_days, args.reps)}
+            shutil.rmtree(span, ignore_errors=True)
+        write_report(results, Path(args.out))
+        print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
+    finally:
+        dbs.drop_all()
+        if not args.warehouse:
+            stop_embedded(pgdata)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
