@@ -93,7 +93,7 @@ class CanteenFeed(StagedFeed):
         return _prepare(df, lf.period)
 
     def begin(self, cur, lf: LandingFile, outlets, ctx: LoadContext) -> None:
-        cur.execute("CREATE TEMP TABLE _stage (LIKE core.canteen_txn) ON COMMIT DROP")
+        cur.execute("CREATE TEMP TABLE _stage (LIKE core.canteen_txn INCLUDING DEFAULTS) ON COMMIT DROP")
         cur.execute("ALTER TABLE _stage ADD COLUMN _line integer NOT NULL")
 
     def stage(self, cur, good: pd.DataFrame, lf: LandingFile, outlets, ctx: LoadContext) -> None:
@@ -127,6 +127,7 @@ class CanteenFeed(StagedFeed):
         )
         outcome.affected_days = {r[0] for r in cur.fetchall()}
         cur.execute("DELETE FROM core.canteen_txn WHERE source_file = %s", (lf.name,))
+        cur.execute("SELECT core.ensure_canteen_partitions(min(txn_date), max(txn_date)) FROM _stage HAVING count(*) > 0")
         cols = STAGE_COLUMNS[:-1]
         # the run id is lineage: set on publish, not staged (a staged row quarantined as a duplicate
         # conflict is stored whole, and a re-run must not change its record)
@@ -139,12 +140,18 @@ def _stage_frame(good: pd.DataFrame, lf: LandingFile, ctx: LoadContext, outlets:
     cards = good["卡号"]
     uniq = pd.unique(cards)
     lookup = dict(zip(uniq, pseudo.many(uniq)))
+    # the parsed time, normalised; formatting is only needed where the export did not zero-pad
+    raw = good["交易时间"]
+    canonical = raw.str.len() == 19
+    txn_time = raw.where(canonical, None)
+    if not canonical.all():
+        txn_time = txn_time.fillna(good.loc[~canonical, "_time"].dt.strftime("%Y-%m-%d %H:%M:%S"))
     out = pd.DataFrame({
         "txn_id": good["流水号"],
         "card_hash": cards.map(lookup),
         "holder_type": good["_holder"].map(HOLDER),
-        "txn_time": good["_time"].dt.strftime("%Y-%m-%d %H:%M:%S"),  # the parsed time, normalised
-        "txn_date": good["_time"].dt.strftime("%Y-%m-%d"),
+        "txn_time": txn_time,
+        "txn_date": txn_time.str.slice(0, 10),
         "outlet_code": good["_outlet"].map({name: code for name, (code, _) in outlets.items()}),
         "unit_code": good["_outlet"].map({name: unit for name, (_, unit) in outlets.items()}),
         "terminal": good["终端号"],
