@@ -16,6 +16,10 @@ from decimal import Decimal
 
 import pytest
 
+# The year-long run is the suite's longest test: CI runs it once, in the embedded pass (the server pass
+# covers the same code paths on the production server through every other test).
+pytestmark = pytest.mark.embedded_only
+
 # (kpi_code, unit_code, published, check, tolerance) — seed-scenario.md, grain 'year', 2001
 PUBLISHED = [
     ("admin_norm_headcount", "campus", Decimal(34), "exact", None),
