@@ -24,6 +24,9 @@ from decimal import Decimal
 import psycopg
 import pytest
 
+from campus_logistics.feeds import base
+from campus_logistics.feeds.base import Feed
+from campus_logistics.feeds.meters import MetersFeed
 from campus_logistics.kpis.compute import recompute
 from campus_logistics.pipeline import run_feed
 from tests.conftest import drop_database, new_database
@@ -470,6 +473,64 @@ def test_same_range_twice_and_overlapping_ranges_leave_identical_tables(landing,
     _load(landing, D1, D2, url=second_warehouse, run_id="a")
     _load(landing, D2, D3, url=second_warehouse, run_id="b")
     assert snapshot(_sql_on(second_warehouse)) == once
+
+
+@pytest.fixture
+def third_warehouse(pg_admin_url, template_db):
+    name, url = new_database(pg_admin_url, template_db)
+    yield url
+    drop_database(pg_admin_url, name)
+
+
+def _messy_scenario(landing):
+    """Three days with bad rows of most kinds spread over them (for the windowing test)."""
+    write_scenario(landing)
+    write_meters(landing, D1, day_rows(D1) + [
+        ("E9", f"{D1}T10:00:00+08:00", "5", "ok"),                     # meter_known
+        ("E1", f"{D1}T12:00:00+08:00", "103.00", "ok"),                # identical duplicate: collapsed
+        ("E1", f"{D1}T13:00:00.123456789+08:00", "104", "ok"),         # nanoseconds: kept to the µs
+        ("E1", f"{D1}T14:00:00+08:00", "105"),                         # malformed_row
+    ])
+    write_meters(landing, D2, day_rows(D2) + [
+        ("E1", f"{D2}T12:00:00+08:00", "113", "ok"),                   # duplicate_reading_conflict (112)
+        ("W1", f"{D2}T00:30:00+08:00", "21.5", "ok"),                  # negative_delta (03-01 ends at 22)
+        ("E3", f"{D2}T13:00:00+08:00", "316", "broken"),               # status_known
+    ])
+    write_meters(landing, D3, day_rows(D3) + [
+        ("E3", f"{D3}T14:00:00+08:00", "32500", "ok"),                 # hundredfold_jump
+        ("E2", "not a time", "9", "ok"),                               # read_at_parseable
+        ("E2", f"{D2}T23:30:00+08:00", "7", "ok"),                     # read_at_in_file_day
+        ("W1", f"{D3}T13:00:00+08:00", "2,5", "ok"),                   # reading_parseable
+    ])
+
+
+def test_validation_windows_load_like_one_file_at_a_time(landing, sql, second_warehouse, third_warehouse,
+                                                         monkeypatch):
+    """Rows of several files validated in one window, a file streamed over several windows, and
+    each file loaded on its own (the path re-judging a day takes) end in identical warehouses."""
+    _messy_scenario(landing)
+    _load(landing, D1, D3)                       # one window holds the three files
+    together = snapshot(sql)
+    assert sorted({r for (r,) in sql("SELECT DISTINCT unnest(string_to_array(rule, ', ')) "
+                                     "FROM quality.rejected_rows")}) == sorted([
+        "meter_known", "malformed_row", "duplicate_reading_conflict", "negative_delta", "status_known",
+        "hundredfold_jump", "read_at_parseable", "read_at_in_file_day", "reading_parseable"])
+    # read = loaded + quarantined + duplicates: 03-01 24 = 21 + 2 + 1; 03-02 23 = 19 + 4 (both versions of
+    # E1 12:00, W1, E3); 03-03 20 = 16 + 4
+    assert [_recon(sql, f) for f in (F1, F2, F3)] == [(24, 21, 2, 1), (23, 19, 4, 0), (20, 16, 4, 0)]
+    assert sql("SELECT to_char(read_at AT TIME ZONE 'Asia/Shanghai', 'HH24:MI:SS.US') FROM core.meter_reading "
+               "WHERE meter_id = 'E1' AND read_at::time <> date_trunc('hour', read_at)::time") == [("13:00:00.123456",)]
+
+    with monkeypatch.context() as m:             # a window per batch, several batches per file
+        m.setattr(MetersFeed, "window_rows", 1)
+        m.setattr(base, "BLOCK_SIZE", 256)
+        _load(landing, D1, D3, url=second_warehouse)
+    assert snapshot(_sql_on(second_warehouse)) == together
+
+    with monkeypatch.context() as m:             # the per-file path: load_file in the file's transaction
+        m.setattr(MetersFeed, "load_files", Feed.load_files)
+        _load(landing, D1, D3, url=third_warehouse)
+    assert snapshot(_sql_on(third_warehouse)) == together
 
 
 def test_out_of_order_loading_ends_like_in_order(landing, sql, second_warehouse):

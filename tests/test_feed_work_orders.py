@@ -309,6 +309,7 @@ GOOD = ticket("G1", "电路", "utilities", t("03-05 08:00"))
     ("truncated", json.dumps([GOOD, GOOD], ensure_ascii=False).encode()[:-40], "truncated"),
     ("truncated mid-string", b'[{"order_id": "G1", "category": "\xe7\x94\xb5', "truncated"),
     ("not an array", json.dumps({"tickets": [GOOD]}).encode(), "json_array"),
+    ("NaN is not JSON", b'[{"order_id": "G1", "rating": NaN}]\n', "json_valid"),
 ])
 def test_bad_file_is_rejected(landing, sql, kind, raw, rule):
     write_sla(landing)
@@ -458,3 +459,53 @@ def test_newest_valid_version_is_current_when_the_newest_is_quarantined(landing,
     load(landing, "2001-03-04", "2001-03-05")
     assert sql("SELECT status, rating FROM core.work_order") == [("completed", None)]
     assert work_orders_path(landing, "2001-03-05").name in {r[0] for r in sql("SELECT file FROM quality.rejected_rows")}
+
+
+# --- validation windows ----------------------------------------------------------------------------
+
+def _sql_at(url):
+    import psycopg
+
+    def run(query, params=None):
+        with psycopg.connect(url, options="-c TimeZone=Asia/Shanghai") as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
+    return run
+
+
+def test_windows_spanning_files_load_as_file_by_file(landing, sql, warehouse, pg_admin_url, template_db, monkeypatch):
+    """One GX run over rows of several files (and files streamed across windows) leaves exactly
+    the warehouse that validating each file on its own leaves: versions, current state, quarantine
+    (rules and raw records), reconciliation, validation results and KPIs."""
+    from campus_logistics.feeds import work_orders
+    from tests.conftest import drop_database, new_database
+
+    write_scenario(landing)
+    a_open = ticket("A", "电路", "utilities", t("02-03 08:00"), status="open")
+    b = ticket("B", "灯具", "utilities", t("02-03 10:00"))
+    c_bad = ticket("C", "空调", "apartments", t("02-03 07:00"), rating=7)
+    write_work_orders(landing, "2001-02-03", [a_open, b, dict(b), dict(b, room="999"), c_bad, ["not", "an", "object"],
+                                              dict(a_open, status="cancelled", updated_at=t("02-03 09:00"))])
+    write_work_orders(landing, "2001-02-04", [])  # no ticket that day
+    runs = {}
+
+    def load_with(url, window_rows, batch):
+        monkeypatch.setattr(work_orders.WorkOrdersFeed, "window_rows", window_rows)
+        monkeypatch.setattr(work_orders, "BATCH", batch)
+        monkeypatch.setenv("CAMPUS_LOGISTICS_WAREHOUSE_URL", url)
+        result = load(landing, "2001-01-30", "2001-02-04", url=url)
+        runs[(window_rows, batch)] = (result.files, result.affected_days, result.rejected)
+        return snapshot(_sql_at(url))
+
+    by_file = load_with(warehouse, 1, 50_000)  # every file validated on its own
+    rejected = sql("SELECT row_number, rule, record FROM quality.rejected_rows ORDER BY row_number")
+    assert [(n, r.split(", ")[0]) for n, r, _ in rejected] == [
+        (4, "duplicate_id_conflict"), (5, "category_known"), (6, "row_is_object")]
+    assert [rec for _, _, rec in rejected] == [dict(b, room="999"), c_bad, {"element": ["not", "an", "object"]}]
+    for window_rows, batch in ((100_000, 50_000), (3, 2)):  # all files in one window; files streamed in pairs
+        name, url = new_database(pg_admin_url, template_db)
+        try:
+            assert load_with(url, window_rows, batch) == by_file, (window_rows, batch)
+        finally:
+            drop_database(pg_admin_url, name)
+    assert runs[(100_000, 50_000)] == runs[(3, 2)] == runs[(1, 50_000)]

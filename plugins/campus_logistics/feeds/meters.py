@@ -73,17 +73,21 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from ..errors import FileRejected
-from ..loading import FileOutcome, copy_frame, create_quarantine, file_checksum, publish_quality, quarantine_rows, record_validation
+from ..loading import FileOutcome, create_quarantine, file_checksum, publish_quality, quarantine_rows, record_validation
 from ..validation import ROW, Rule, validator
-from .base import CsvReader, CsvSpec, Feed, LandingFile, LoadContext, nullify
+from .base import CsvReader, CsvSpec, LandingFile, LoadContext, nullify
+from .staged import StagedFeed
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +97,8 @@ TZ = "Asia/Shanghai"
 READING_RE = r"^\+?(?:\d{1,15}(?:\.\d{0,9})?|\.\d{1,9})$"
 _OFFSET_RE = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _HAS_TIME_RE = r"^\d{4}-?\d{2}-?\d{2}[Tt ]\d{2}"
+_SUB_MICRO_RE = r"(\.\d{6})\d+"
+FILE_DAY = "_file_day"
 
 JUMP_FACTOR = 100          # a jump is ≥ 100 × the meter's normal hourly increase × hours
 JUMP_MIN_UNITS = 10        # … and ≥ 10 kWh / m³ after the multiplier
@@ -100,7 +106,6 @@ FILE_MIN_SAMPLES = 3       # increases a file needs before its own median counts
 NORMAL_WINDOW_DAYS = 7     # days of loaded history the normal is learnt from
 US_PER_HOUR = 3_600_000_000
 
-STAGE_COLUMNS = ["meter_id", "read_us", "register", "status", "start_register", "flags", "_line"]
 SEQ_RULES = [
     Rule("negative_delta", lambda g: g.ExpectColumnValuesToBeInSet(column="_negative_delta", value_set=["no"])),
     Rule("hundredfold_jump", lambda g: g.ExpectColumnValuesToBeInSet(column="_hundredfold_jump", value_set=["no"])),
@@ -121,15 +126,20 @@ ROW_RULES = [
 # --- parsing -------------------------------------------------------------------------------------
 
 def parse_times(raw: pd.Series) -> pd.Series:
-    """ISO-8601 text → UTC timestamps (NaT when unparseable); no offset = Asia/Shanghai local."""
+    """ISO-8601 text → UTC timestamps (NaT when unparseable); no offset = Asia/Shanghai local.
+
+    Element-wise: a value parses the same whatever else is parsed with it (digits beyond the
+    microsecond are dropped first, so no value forces a nanosecond parse on the others)."""
     out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]")
     text = raw.fillna("")
     has_time = text.str.contains(_HAS_TIME_RE, regex=True)
     has_offset = text.str.contains(_OFFSET_RE, regex=True)
     aware = has_time & has_offset
+    naive = has_time & ~has_offset
+    if aware.any() or naive.any():
+        text = text.str.replace(_SUB_MICRO_RE, r"\1", regex=True)
     if aware.any():
         out[aware] = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce").dt.as_unit("us")
-    naive = has_time & ~has_offset
     if naive.any():
         local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
         out[naive] = (local.dt.tz_localize(TZ, nonexistent="NaT", ambiguous="NaT")
@@ -138,7 +148,8 @@ def parse_times(raw: pd.Series) -> pd.Series:
 
 
 def _epoch_us(t: pd.Series) -> np.ndarray:
-    return ((t - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)).to_numpy(dtype="int64")
+    """UTC timestamps (datetime64[us, UTC]) → µs since the epoch (NaT → the minimum int64)."""
+    return t.dt.tz_convert(None).to_numpy().astype("datetime64[us]").view("int64")
 
 
 def _register_text(s: pd.Series) -> pd.Series:
@@ -155,18 +166,37 @@ def _normalised_number(s: pd.Series) -> pd.Series:
     return s.str.replace(r"\.$", "", regex=True)
 
 
-def prepare(df: pd.DataFrame, file_day: date, meter_ids: pd.Index) -> pd.DataFrame:
-    """Derive the typed columns the row rules check, vectorised."""
+def mark_file_day(df: pd.DataFrame, file_day: date) -> pd.DataFrame:
+    """Tag a batch with its file's day (rows of several files are derived together)."""
+    df[FILE_DAY] = pd.Timestamp(file_day)
+    return df
+
+
+def derive(df: pd.DataFrame, meter_ids: pd.Index) -> pd.DataFrame:
+    """Derive the typed columns the row rules check, vectorised, on batches tagged by
+    ``mark_file_day`` (one file's or a whole validation window's: every value is derived from
+    its own row only). Also the typed reading (``_us``, ``_reg_text``, ``_reg``) of rows that
+    pass the row rules."""
     nullify(df, COLUMNS)
     df["_meter"] = df["meter_id"].fillna("")
     df["_meter_known"] = np.where(df["_meter"].isin(meter_ids), "yes", "no")
     t = parse_times(df["read_at"])
     df["_time"] = t
     local_day = t.dt.tz_convert(TZ).dt.tz_localize(None).dt.normalize()
-    df["_day_offset"] = (local_day - pd.Timestamp(file_day)).dt.days
+    df["_day_offset"] = (local_day - df[FILE_DAY]).dt.days
     df["_reading"] = df["reading"].fillna("")
     df["_status"] = df["status"].fillna("").str.lower()
+    df["_us"] = _epoch_us(t)
+    matched = df["_reading"].str.contains(READING_RE, regex=True)  # as the reading_parseable rule
+    reg_text = _register_text(df["_reading"].where(matched, "0"))
+    df["_reg_text"] = reg_text
+    df["_reg"] = pd.to_numeric(reg_text).to_numpy(dtype="float64")
     return df
+
+
+def prepare(df: pd.DataFrame, file_day: date, meter_ids: pd.Index) -> pd.DataFrame:
+    """``derive`` for one file's batch."""
+    return derive(mark_file_day(df, file_day), meter_ids)
 
 
 # --- screening a file ----------------------------------------------------------------------------
@@ -196,9 +226,38 @@ def _raw_record(row: dict) -> dict:
     return {k: (None if pd.isna(row.get(k)) else row.get(k)) for k in COLUMNS}
 
 
+_GOOD_COLUMNS = {"_meter": "meter_id", "_us": "us", "_reg_text": "reg_text", "_reg": "reg", "_status": "status",
+                 ROW: "_line", "meter_id": "raw_meter_id", "read_at": "raw_read_at", "reading": "raw_reading",
+                 "status": "raw_status"}
+
+
+def good_readings(ok: pd.DataFrame) -> pd.DataFrame:
+    """The typed readings of rows that passed the row rules (what the sequence rules judge):
+    meter_id, us, reg_text, reg, status, _line and the raw_* texts for quarantine records."""
+    return pd.DataFrame({new: ok[old].array for old, new in _GOOD_COLUMNS.items()})
+
+
+def malformed_record(text: str) -> dict:
+    fields = next(csv.reader([text]), [])
+    return {"fields": fields, "field_count": len(fields), "expected": len(COLUMNS)}
+
+
+def judge(parts: list[pd.DataFrame], meters: pd.DataFrame, anchor: pd.DataFrame, history: pd.DataFrame,
+          scr: Screen) -> pd.DataFrame:
+    """A file's plausible readings: its row-rule-valid readings (``good_readings`` parts, in file
+    order) with duplicates collapsed and the sequence rules applied; rejections go to ``scr``."""
+    good = pd.concat(parts, ignore_index=True) if parts else None
+    if good is None or good.empty:
+        return _empty_good()
+    good = _collapse_duplicates(good, scr)
+    return _judge_sequence(good, meters, anchor, history, scr)
+
+
 def screen_file(feed: str, lf: LandingFile, meters: pd.DataFrame, anchor: pd.DataFrame,
                 history: pd.DataFrame) -> Screen:
-    """Read and judge a day file (raises FileRejected for a file-level failure); writes nothing.
+    """Read and judge a day file on its own (raises FileRejected for a file-level failure); writes
+    nothing. The same rules as the feed's windowed load, for a file outside a run's window (the
+    previous day's file, or a file re-judged when its previous day changed).
 
     ``meters``: meter_id, multiplier (float) from ref; ``anchor``: the previous day's last
     plausible reading per meter; ``history``: meter_id, rate_median, rate_samples of earlier days.
@@ -220,25 +279,12 @@ def screen_file(feed: str, lf: LandingFile, meters: pd.DataFrame, anchor: pd.Dat
             scr.bad.append((int(r[ROW]), ", ".join(result.failures[int(r[ROW])]), _raw_record(r)))
         ok = df[~bad_mask]
         if len(ok):
-            reg_text = _register_text(ok["_reading"])
-            parts.append(pd.DataFrame({
-                "meter_id": ok["_meter"].to_numpy(), "us": _epoch_us(ok["_time"]),
-                "reg_text": reg_text.to_numpy(), "reg": pd.to_numeric(reg_text).to_numpy(dtype="float64"),
-                "status": ok["_status"].to_numpy(), "_line": ok[ROW].to_numpy(dtype="int64"),
-                "raw_meter_id": ok["meter_id"].to_numpy(), "raw_read_at": ok["read_at"].to_numpy(),
-                "raw_reading": ok["reading"].to_numpy(), "raw_status": ok["status"].to_numpy(),
-            }))
+            parts.append(good_readings(ok))
     for line, text in reader.malformed:
-        fields = next(csv.reader([text]), [])
-        scr.bad.append((line, "malformed_row", {"fields": fields, "field_count": len(fields), "expected": len(COLUMNS)}))
+        scr.bad.append((line, "malformed_row", malformed_record(text)))
     scr.count("malformed_row", len(reader.malformed))
     scr.rows_read = reader.rows_read
-    good = pd.concat(parts, ignore_index=True) if parts else None
-    if good is None or good.empty:
-        scr.good = _empty_good()
-        return scr
-    good = _collapse_duplicates(good, scr)
-    scr.good = _judge_sequence(good, meters, anchor, history, scr)
+    scr.good = judge(parts, meters, anchor, history, scr)
     return scr
 
 
@@ -250,7 +296,10 @@ def _empty_good() -> pd.DataFrame:
 
 
 def _collapse_duplicates(good: pd.DataFrame, scr: Screen) -> pd.DataFrame:
-    """Same (meter_id, read_at): identical → keep the first, count the rest; different → quarantine all."""
+    """Same (meter_id, read_at): identical → keep the first, count the rest; different → quarantine all.
+    Returns the readings sorted by meter, time."""
+    if _strictly_sorted(good["meter_id"].to_numpy(dtype=object), good["us"].to_numpy(dtype="int64")):
+        return good.reset_index(drop=True)  # already in order, no repeated (meter, time): nothing to do
     good = good.sort_values(["meter_id", "us", "_line"], kind="stable").reset_index(drop=True)
     dup = good.duplicated(["meter_id", "us"], keep=False)
     if not dup.any():
@@ -273,84 +322,150 @@ def _raw_from_good(r: dict) -> dict:
     return {c: (None if pd.isna(r[f"raw_{c}"]) else r[f"raw_{c}"]) for c in COLUMNS}
 
 
-def _with_previous(g: pd.DataFrame, anchor: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Previous register and time of each reading of ``g`` (sorted by meter, time): the reading
-    before it in the same meter, the anchor for the first one; NaN when none."""
-    prev_reg = g.groupby("meter_id", sort=False)["reg"].shift(1)
-    prev_us = g.groupby("meter_id", sort=False)["us"].shift(1).astype("float64")
-    first = ~g["meter_id"].duplicated(keep="first")
+def _strictly_sorted(meter: np.ndarray, us: np.ndarray) -> bool:
+    """Are the rows in strictly increasing (meter, time) order (no (meter, time) twice)?"""
+    with np.errstate(invalid="ignore"):
+        return bool(np.all((meter[1:] > meter[:-1]) | ((meter[1:] == meter[:-1]) & (us[1:] > us[:-1]))))
+
+
+def _runs(meter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a meter-sorted array of meter ids: each row's run code (0…k−1) and each run's first row."""
+    new = np.ones(len(meter), dtype=bool)
+    new[1:] = meter[1:] != meter[:-1]
+    return np.cumsum(new) - 1, np.flatnonzero(new)
+
+
+def _group_median(codes: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median and count of ``values`` per group code 0…n_groups−1 (NaN median for an empty group);
+    an even count's median is (upper + lower) / 2, as pandas computes it."""
+    order = np.lexsort((values, codes))
+    v = values[order]
+    counts = np.bincount(codes, minlength=n_groups)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+    med = np.full(n_groups, np.nan)
+    has = counts > 0
+    s, n = starts[has], counts[has]
+    hi, lo = v[s + n // 2], v[s + (n - 1) // 2]
+    med[has] = np.where(n % 2 == 1, hi, (hi + lo) / 2)
+    return med, counts
+
+
+def _index_of(keys, wanted: np.ndarray) -> np.ndarray:
+    """Position of each of ``wanted`` in the unique ``keys`` (−1 when absent)."""
+    pos = {k: i for i, k in enumerate(keys)}
+    return np.fromiter((pos.get(w, -1) for w in wanted), dtype=np.int64, count=len(wanted))
+
+
+def _take(values: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Float ``values`` at positions ``k``; NaN where ``k`` is −1."""
+    out = np.full(len(k), np.nan)
+    out[k >= 0] = values[k[k >= 0]]
+    return out
+
+
+class _Readings:
+    """The columns the sequence rules use of meter-sorted readings, as arrays, with the meter runs."""
+
+    def __init__(self, g: pd.DataFrame):
+        self.meter = g["meter_id"].to_numpy(dtype=object)
+        self.us = g["us"].to_numpy(dtype="int64")
+        self.reg = g["reg"].to_numpy(dtype="float64")
+        self.replaced = g["status"].to_numpy(dtype=object) == "replaced"
+        self.codes, self.firsts = _runs(self.meter)
+        self.uniques = self.meter[self.firsts]
+
+
+def _with_previous(r: _Readings, anchor: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Previous register and time of each reading: the reading before it in the same meter, the
+    anchor for the first one; NaN when none."""
+    prev_reg = np.full(len(r.meter), np.nan)
+    prev_us = np.full(len(r.meter), np.nan)
+    prev_reg[1:], prev_us[1:] = r.reg[:-1], r.us[:-1]
+    prev_reg[r.firsts] = np.nan
+    prev_us[r.firsts] = np.nan
     if len(anchor):
-        a = anchor.set_index("meter_id")
-        prev_reg = prev_reg.where(~first, g["meter_id"].map(a["reg"]))
-        prev_us = prev_us.where(~first, g["meter_id"].map(a["us"]).astype("float64"))
-    return prev_reg.to_numpy(dtype="float64"), prev_us.to_numpy(dtype="float64")
+        k = _index_of(anchor["meter_id"].tolist(), r.uniques)
+        prev_reg[r.firsts] = _take(anchor["reg"].to_numpy(dtype="float64"), k)
+        prev_us[r.firsts] = _take(anchor["us"].to_numpy(dtype="float64"), k)
+    return prev_reg, prev_us
 
 
-def _positive_rates(g: pd.DataFrame, anchor: pd.DataFrame) -> pd.DataFrame:
-    """meter_id, rate: positive register increases per hour between consecutive readings."""
-    prev_reg, prev_us = _with_previous(g, anchor)
-    delta = g["reg"].to_numpy() - prev_reg
-    hours = (g["us"].to_numpy(dtype="float64") - prev_us) / US_PER_HOUR
+def _positive_rates(r: _Readings, anchor: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(meter ids, rates): positive register increases per hour between consecutive readings
+    (meter-sorted, as the readings are)."""
+    prev_reg, prev_us = _with_previous(r, anchor)
+    delta = r.reg - prev_reg
+    hours = (r.us.astype("float64") - prev_us) / US_PER_HOUR
     with np.errstate(invalid="ignore", divide="ignore"):
-        keep = (g["status"].to_numpy() != "replaced") & (delta > 0) & (hours > 0)
+        keep = ~r.replaced & (delta > 0) & (hours > 0)
         rate = delta / hours
-    return pd.DataFrame({"meter_id": g["meter_id"].to_numpy()[keep], "rate": rate[keep]})
+    return r.meter[keep], rate[keep]
+
+
+def _day_medians(r: _Readings, anchor: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(meter ids, median rate, rate count) per meter with at least one positive increase."""
+    meter, rate = _positive_rates(r, anchor)
+    codes, firsts = _runs(meter)
+    med, counts = _group_median(codes, rate, len(firsts))
+    return meter[firsts], med, counts.astype("int64")
 
 
 def day_stats(good: pd.DataFrame, anchor: pd.DataFrame) -> pd.DataFrame:
     """meter_id, rate_median, rate_samples of a day's plausible readings (as core.meter_daily keeps them)."""
-    rates = _positive_rates(good, anchor)
-    if rates.empty:
-        return pd.DataFrame({"meter_id": pd.Series([], dtype=str), "rate_median": pd.Series([], dtype="float64"),
-                             "rate_samples": pd.Series([], dtype="int64")})
-    agg = rates.groupby("meter_id")["rate"].agg(["median", "count"]).reset_index()
-    return agg.rename(columns={"median": "rate_median", "count": "rate_samples"})
+    meter, med, counts = _day_medians(_Readings(good), anchor)
+    return pd.DataFrame({"meter_id": pd.Series(meter, dtype=object), "rate_median": med, "rate_samples": counts})
 
 
-def normal_rates(candidates: pd.DataFrame, anchor: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
-    """Per meter: the normal positive register increase per hour (absent when nothing to learn from).
+def normal_rates(candidates: _Readings, anchor: pd.DataFrame, history: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per meter: the normal positive register increase per hour, as (meter ids, rates) (a meter
+    with nothing to learn from is absent).
 
     The median of the day medians of the loaded history and of the file's own increases; the
     file's own median counts only when it rests on ≥ 3 increases (one or two increases, as a daily
     meter gives, could be the very jump being judged)."""
-    today = day_stats(candidates, anchor)
-    today = today[today["rate_samples"] >= FILE_MIN_SAMPLES]
-    days = pd.concat([history[["meter_id", "rate_median", "rate_samples"]], today], ignore_index=True)
-    days = days[days["rate_samples"] > 0]
-    if days.empty:
-        return pd.Series(dtype="float64")
-    return days.groupby("meter_id")["rate_median"].median()
+    meter, med, counts = _day_medians(candidates, anchor)
+    own = counts >= FILE_MIN_SAMPLES
+    h_med = history["rate_median"].to_numpy(dtype="float64")
+    h_keep = (history["rate_samples"].to_numpy() > 0) & ~np.isnan(h_med)
+    days_meter = np.concatenate([history["meter_id"].to_numpy(dtype=object)[h_keep], meter[own]])
+    days_med = np.concatenate([h_med[h_keep], med[own]])
+    if not len(days_meter):
+        return np.array([], dtype=object), np.array([], dtype="float64")
+    codes, uniques = pd.factorize(days_meter)
+    normal, _ = _group_median(codes, days_med, len(uniques))
+    return np.asarray(uniques, dtype=object), normal
 
 
 def _judge_sequence(g: pd.DataFrame, meters: pd.DataFrame, anchor: pd.DataFrame, history: pd.DataFrame,
                     scr: Screen) -> pd.DataFrame:
     """Negative deltas and hundredfold jumps, per meter in time order against the last plausible
-    reading; vectorised across meters (the loop runs over reading positions, not rows)."""
-    normal = normal_rates(g, anchor, history)
-    codes, uniques = pd.factorize(g["meter_id"])
-    pos = g.groupby(codes, sort=False).cumcount().to_numpy()
-    n_m, n_p = len(uniques), int(pos.max()) + 1
+    reading; vectorised across meters (the loop runs over reading positions, not rows).
+    ``g`` is sorted by meter, time."""
+    rd = _Readings(g)
+    normal_ids, normal = normal_rates(rd, anchor, history)
+    codes, firsts, uniques = rd.codes, rd.firsts, rd.uniques
     n_g = len(g)
+    pos = np.arange(n_g) - firsts[codes]
+    n_m, n_p = len(uniques), int(pos.max()) + 1
     R = np.full((n_m, n_p), np.nan)
     T = np.full((n_m, n_p), np.nan)
     IDX = np.full((n_m, n_p), -1, dtype=np.int64)
     REP = np.zeros((n_m, n_p), dtype=bool)
-    R[codes, pos] = g["reg"].to_numpy()
-    T[codes, pos] = g["us"].to_numpy(dtype="float64") / US_PER_HOUR
+    R[codes, pos] = rd.reg
+    T[codes, pos] = rd.us.astype("float64") / US_PER_HOUR
     IDX[codes, pos] = np.arange(n_g)
-    REP[codes, pos] = g["status"].to_numpy() == "replaced"
-    ids = pd.Index(uniques)
-    mult = pd.Series(meters["multiplier"].to_numpy(dtype="float64"), index=meters["meter_id"]).reindex(ids).to_numpy()
-    norm = normal.reindex(ids).to_numpy(dtype="float64") if len(normal) else np.full(n_m, np.nan)
+    REP[codes, pos] = rd.replaced
+    mult = _take(meters["multiplier"].to_numpy(dtype="float64"), _index_of(meters["meter_id"].tolist(), uniques))
+    norm = _take(normal, _index_of(normal_ids.tolist(), uniques))
     last_r = np.full(n_m, np.nan)
     last_t = np.full(n_m, np.nan)
     none = np.iinfo(np.int64).min
     last_i = np.full(n_m, none, dtype=np.int64)  # last plausible reading: row of g (≥ 0) or anchor row k (−1 − k)
     if len(anchor):
         a = anchor.reset_index(drop=True)
-        pos_in_a = pd.Series(np.arange(len(a)), index=a["meter_id"]).reindex(ids)
-        has = pos_in_a.notna().to_numpy()
-        k = pos_in_a.to_numpy()[has].astype(np.int64)
+        k = _index_of(a["meter_id"].tolist(), uniques)
+        has = k >= 0
+        k = k[has]
         last_r[has] = a["reg"].to_numpy()[k]
         last_t[has] = a["us"].to_numpy(dtype="float64")[k] / US_PER_HOUR
         last_i[has] = -1 - k
@@ -409,20 +524,26 @@ def _judge_sequence(g: pd.DataFrame, meters: pd.DataFrame, anchor: pd.DataFrame,
 
 
 def last_readings(good: pd.DataFrame) -> pd.DataFrame:
-    """The last plausible reading of each meter (the next day's previous reading)."""
+    """The last plausible reading of each meter (the next day's previous reading); ``good`` is
+    sorted by meter, time (as ``judge`` returns it)."""
     if good.empty:
         return empty_anchor()
-    last = good.sort_values(["meter_id", "us"]).drop_duplicates("meter_id", keep="last")
-    return last[["meter_id", "us", "reg_text", "reg", "status"]].reset_index(drop=True)
+    meter = good["meter_id"].to_numpy(dtype=object)
+    last = np.ones(len(good), dtype=bool)
+    last[:-1] = meter[1:] != meter[:-1]
+    return pd.DataFrame({"meter_id": meter[last], "us": good["us"].to_numpy(dtype="int64")[last],
+                         "reg_text": good["reg_text"].to_numpy(dtype=object)[last],
+                         "reg": good["reg"].to_numpy(dtype="float64")[last],
+                         "status": good["status"].to_numpy(dtype=object)[last]})
 
 
 def anchor_digest(anchor: pd.DataFrame) -> str:
     """Identity of a set of previous-day readings (meter, time, register value)."""
     if anchor.empty:
         return "none"
-    a = anchor.sort_values("meter_id")
-    text = a["meter_id"].astype(str) + "|" + a["us"].astype("int64").astype(str) + "|" + a["reg"].astype("float64").astype(str)
-    return hashlib.sha256("\n".join(text.tolist()).encode()).hexdigest()
+    rows = sorted(zip(anchor["meter_id"].tolist(), anchor["us"].astype("int64").tolist(),
+                      anchor["reg"].astype("float64").tolist()))
+    return hashlib.sha256("\n".join(f"{m}|{u}|{r!s}" for m, u, r in rows).encode()).hexdigest()
 
 
 # --- warehouse reads ------------------------------------------------------------------------------
@@ -432,20 +553,32 @@ def _loaded(cur, day: date) -> bool:
     return cur.fetchone() is not None
 
 
-def warehouse_last(cur, day: date) -> pd.DataFrame:
-    cur.execute(
-        """SELECT DISTINCT ON (meter_id) meter_id, (extract(epoch FROM read_at) * 1000000)::bigint,
-                  register::text, status
-           FROM core.meter_reading WHERE day = %s ORDER BY meter_id, read_at DESC""",
-        (day,),
-    )
-    rows = cur.fetchall()
+def _anchor_frame(rows: list) -> pd.DataFrame:
+    """(meter_id, epoch µs, register text, status) rows → an anchor frame."""
     if not rows:
         return empty_anchor()
-    a = pd.DataFrame(rows, columns=["meter_id", "us", "reg_text", "status"])
-    a["us"] = a["us"].astype("int64")
-    a["reg"] = pd.to_numeric(a["reg_text"]).astype("float64")
-    return a[["meter_id", "us", "reg_text", "reg", "status"]]
+    meter, us, reg_text, status = (list(c) for c in zip(*rows))
+    return pd.DataFrame({"meter_id": np.array(meter, dtype=object), "us": np.array(us, dtype="int64"),
+                         "reg_text": np.array(reg_text, dtype=object),
+                         "reg": pd.to_numeric(pd.Series(reg_text, dtype=object)).to_numpy(dtype="float64"),
+                         "status": np.array(status, dtype=object)})
+
+
+_LAST_SQL = """SELECT DISTINCT ON (meter_id) meter_id, (extract(epoch FROM read_at) * 1000000)::bigint,
+                      register::text, status
+               FROM core.meter_reading WHERE day = %(prev)s ORDER BY meter_id, read_at DESC"""
+
+
+def warehouse_last(cur, day: date) -> pd.DataFrame:
+    cur.execute(_LAST_SQL, {"prev": day})
+    return _anchor_frame(cur.fetchall())
+
+
+def _history_frame(rows: list) -> pd.DataFrame:
+    """(meter_id, rate_median, rate_samples) rows → a rate history frame."""
+    meter, med, n = (list(c) for c in zip(*rows)) if rows else ([], [], [])
+    return pd.DataFrame({"meter_id": np.array(meter, dtype=object), "rate_median": np.array(med, dtype="float64"),
+                         "rate_samples": np.array(n, dtype="int64")})
 
 
 def warehouse_history(cur, first: date, last: date) -> pd.DataFrame:
@@ -454,8 +587,33 @@ def warehouse_history(cur, first: date, last: date) -> pd.DataFrame:
            WHERE day BETWEEN %s AND %s AND rate_samples > 0""",
         (first, last),
     )
-    return pd.DataFrame(cur.fetchall(), columns=["meter_id", "rate_median", "rate_samples"]).astype(
-        {"rate_median": "float64", "rate_samples": "int64"})
+    return _history_frame(cur.fetchall())
+
+
+# One round trip for what judging day D needs from the warehouse: whether D−1 is loaded, D−1's
+# last reading per meter, and the day rate statistics of the window before D.
+_CONTEXT_SQL = f"""
+SELECT 'loaded' AS kind, NULL::text AS meter_id, NULL::bigint AS us, NULL::text AS reg_text, NULL::text AS status,
+       NULL::float8 AS rate_median, NULL::integer AS rate_samples, NULL::date AS day
+FROM core.meter_file WHERE day = %(prev)s
+UNION ALL
+SELECT 'last', l.*, NULL, NULL, NULL FROM ({_LAST_SQL}) l
+UNION ALL
+SELECT 'rate', meter_id, NULL, NULL, NULL, rate_median, rate_samples, day
+FROM core.meter_daily WHERE day BETWEEN %(first)s AND %(prev)s AND rate_samples > 0
+"""
+
+
+def warehouse_context(cur, prev: date, first: date) -> tuple[bool, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(is ``prev`` loaded, its last readings, the day rate statistics of [first, prev], those of [first, prev))."""
+    cur.execute(_CONTEXT_SQL, {"prev": prev, "first": first})
+    rows = cur.fetchall()
+    loaded = any(r[0] == "loaded" for r in rows)
+    last = _anchor_frame([r[1:5] for r in rows if r[0] == "last"])
+    rates = [r for r in rows if r[0] == "rate"]
+    history = _history_frame([(r[1], r[5], r[6]) for r in rates])
+    before = _history_frame([(r[1], r[5], r[6]) for r in rates if r[7] < prev])
+    return loaded, last, history, before
 
 
 def known_meters(cur) -> pd.DataFrame:
@@ -463,15 +621,55 @@ def known_meters(cur) -> pd.DataFrame:
     return pd.DataFrame(cur.fetchall(), columns=["meter_id", "multiplier"]).astype({"multiplier": "float64"})
 
 
+# --- writing a day --------------------------------------------------------------------------------
+
+def reading_table(g: pd.DataFrame, day: date, file: str, run_id: str | None) -> pa.Table:
+    """A day's plausible readings as core.meter_reading rows (an Arrow table whose CSV text
+    PostgreSQL parses exactly: registers as their decimal text, times as UTC microseconds)."""
+    status = g["status"].to_numpy(dtype=object)
+    start_first = g["start_first"].to_numpy(dtype=bool)
+    reg_text = g["reg_text"].to_numpy(dtype=object)
+    rep = status == "replaced"
+    flags = np.where(status == "estimated", "{estimated}",
+                     np.where(rep & start_first, "{meter_replaced,new_meter_start_at_first_reading}",
+                              np.where(rep, "{meter_replaced}", "{}")))
+    n = len(g)
+    return pa.table({
+        "meter_id": pa.array(g["meter_id"].to_numpy(dtype=object), type=pa.string()),
+        "read_at": pa.array(g["us"].to_numpy(dtype="int64"), type=pa.timestamp("us", tz="UTC")),
+        "day": pa.array(np.full(n, np.datetime64(day, "D"))),
+        "register": pa.array(reg_text, type=pa.string()),
+        "status": pa.array(status, type=pa.string()),
+        "start_register": pa.array(np.where(rep, np.where(start_first, reg_text, "0"), None), type=pa.string()),
+        "flags": pa.array(flags, type=pa.string()),
+        "source_file": pa.array(np.full(n, file, dtype=object), type=pa.string()),
+        "run_id": pa.array(np.full(n, run_id, dtype=object), type=pa.string()),
+    })
+
+
+def copy_table(cur, table: str, data: pa.Table) -> int:
+    """COPY an Arrow table into ``table`` (columns by name) through Arrow's CSV writer."""
+    buf = io.BytesIO()
+    pacsv.write_csv(data, buf, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    cols = ", ".join(f'"{c}"' for c in data.column_names)
+    with cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(buf.getbuffer())
+    return data.num_rows
+
+
 # --- daily consumption ------------------------------------------------------------------------------
 
+# The previous day's last readings arrive as arrays (%(a_*)s): meter, epoch µs, register text, status.
 DAILY_SQL = """
 WITH r AS (
     SELECT meter_id, read_at, register, status, start_register, NULL::text AS source, false AS is_prev
     FROM core.meter_reading WHERE day = %(day)s
 ), p AS (
-    SELECT a.meter_id, a.read_at, a.register, a.status, NULL::numeric, a.source, true
-    FROM _anchor a WHERE a.meter_id IN (SELECT meter_id FROM r)
+    SELECT a.meter_id, 'epoch'::timestamptz + a.read_us * interval '1 microsecond', a.register::numeric, a.status,
+           NULL::numeric, %(a_source)s::text, true
+    FROM unnest(%(a_meter)s::text[], %(a_us)s::bigint[], %(a_reg)s::text[], %(a_status)s::text[])
+         AS a(meter_id, read_us, register, status)
+    WHERE a.meter_id IN (SELECT meter_id FROM r)
 ), s AS (
     SELECT x.*,
            CASE WHEN x.status = 'replaced' THEN x.register - x.start_register
@@ -507,49 +705,98 @@ FROM agg JOIN core.meter m ON m.meter_id = agg.meter_id
 """
 
 
-def _fill_anchor_table(cur, anchor: pd.DataFrame, source: str) -> None:
-    cur.execute("CREATE TEMP TABLE IF NOT EXISTS _anchor (meter_id text PRIMARY KEY, read_at timestamptz NOT NULL, "
-                "register numeric NOT NULL, status text NOT NULL, source text NOT NULL) ON COMMIT DROP")
-    cur.execute("TRUNCATE _anchor")
-    if anchor.empty:
-        return
-    frame = pd.DataFrame({"meter_id": anchor["meter_id"], "read_us": anchor["us"].astype("int64"),
-                          "register": anchor["reg_text"], "status": anchor["status"], "source": source})
-    cur.execute("CREATE TEMP TABLE IF NOT EXISTS _anchor_in (meter_id text, read_us bigint, register text, "
-                "status text, source text) ON COMMIT DROP")
-    cur.execute("TRUNCATE _anchor_in")
-    copy_frame(cur, "_anchor_in", list(frame.columns), frame)
-    cur.execute("""INSERT INTO _anchor SELECT meter_id, 'epoch'::timestamptz + read_us * interval '1 microsecond',
-                          register::numeric, status, source FROM _anchor_in""")
-
-
-def refresh_daily(cur, day: date, file: str, run_id: str | None) -> None:
-    """core.meter_daily for ``day`` from its stored readings and the rows of ``_anchor``."""
+def refresh_daily(cur, day: date, file: str, run_id: str | None, anchor: pd.DataFrame, source: str) -> None:
+    """core.meter_daily for ``day`` from its stored readings and ``anchor`` (the previous day's last
+    readings, from ``source``)."""
     cur.execute("DELETE FROM core.meter_daily WHERE day = %s", (day,))
-    cur.execute(DAILY_SQL, {"day": day, "file": file, "run_id": run_id})
-
-
-def _drop_temp(cur) -> None:
-    cur.execute("DROP TABLE IF EXISTS _stage, _quarantine, _anchor, _anchor_in")
+    cur.execute(DAILY_SQL, {
+        "day": day, "file": file, "run_id": run_id, "a_source": source,
+        "a_meter": anchor["meter_id"].tolist(), "a_us": anchor["us"].astype("int64").tolist(),
+        "a_reg": anchor["reg_text"].tolist(), "a_status": anchor["status"].tolist(),
+    })
 
 
 # --- the feed -----------------------------------------------------------------------------------------
 
-class MetersFeed(Feed):
+@dataclass
+class MetersRef:
+    meters: pd.DataFrame  # meter_id, multiplier (float) from ref/meters.csv
+
+    def __post_init__(self) -> None:
+        self.ids = pd.Index(self.meters["meter_id"])
+
+
+class MetersFeed(StagedFeed):
+    """Windowed load (StagedFeed): the row rules run in one GX validation per window of files; each
+    file's row-rule-valid readings are kept (``stage``) and judged in ``publish``, inside the file's
+    transaction, against the warehouse as the earlier files of the run left it (the previous day's
+    last readings and the rate history), then written. ``load_file`` loads one file on its own
+    with the same rules (a day re-judged because its previous day changed)."""
+
     name = "meters"
     folder = "meters"
     cadence = "day"
     prefix = "meters_"
     suffix = ".csv"
+    spec = CsvSpec(COLUMNS, encoding="utf-8")
+    suite = "meters"
 
+    def __init__(self) -> None:
+        self._parts: dict[str, list[pd.DataFrame]] = {}  # file → its row-rule-valid readings, batch by batch
+        self._last: dict[str, pd.DataFrame] = {}         # file → its last plausible readings, once published
+
+    # --- StagedFeed hooks ----------------------------------------------------------------------
+    def reference(self, conn) -> MetersRef:
+        return MetersRef(known_meters(conn.cursor()))
+
+    def rules(self, ref: MetersRef) -> list[Rule]:
+        return ROW_RULES
+
+    def open_reader(self, lf: LandingFile) -> CsvReader:
+        return CsvReader(self.name, lf, self.spec)
+
+    def prepare(self, df: pd.DataFrame, lf: LandingFile, ref: MetersRef) -> pd.DataFrame:
+        return mark_file_day(df, lf.period)
+
+    def prepare_window(self, df: pd.DataFrame, ref: MetersRef) -> pd.DataFrame:
+        return derive(df, ref.ids)
+
+    def begin(self, cur, lf: LandingFile, ref: MetersRef, ctx: LoadContext) -> None:
+        self._parts[lf.name] = []
+
+    def stage(self, cur, good: pd.DataFrame, lf: LandingFile, ref: MetersRef, ctx: LoadContext) -> None:
+        # the sequence rules need the whole day in time order: judged in publish
+        self._parts[lf.name].append(good_readings(good))
+
+    def quarantine_record(self, row: dict, ctx: LoadContext) -> dict:
+        return _raw_record(row)
+
+    def malformed_record(self, text: str, ctx: LoadContext) -> dict:
+        return malformed_record(text)
+
+    def publish(self, cur, lf: LandingFile, outcome: FileOutcome, ref: MetersRef, ctx: LoadContext) -> None:
+        anchor, anchor_source, history = self.previous(lf, cur, ref.meters)
+        scr = Screen(good=None)
+        good = judge(self._parts.pop(lf.name, []), ref.meters, anchor, history, scr)
+        self._write(cur, lf, outcome, scr, good, anchor, anchor_source, ctx)
+        self._last[lf.name] = last_readings(good)
+
+    def statistics(self, outcome: FileOutcome) -> dict:
+        return {"rows_read": outcome.rows_read, "rows_loaded": outcome.rows_loaded,
+                "rows_quarantined": outcome.rows_quarantined, "rows_duplicate": outcome.rows_duplicate}
+
+    def after_publish(self, cur, lf: LandingFile, outcome: FileOutcome, ref: MetersRef, ctx: LoadContext) -> None:
+        self._update_next_day(lf, ctx, cur, self._last.pop(lf.name), outcome)
+
+    # --- the day's context and writes ----------------------------------------------------------
     def previous(self, lf: LandingFile, cur, meters: pd.DataFrame) -> tuple[pd.DataFrame, str, pd.DataFrame]:
         """The previous day's last readings (anchor), where they came from, and the rate history."""
         day = lf.period
         prev = day - timedelta(days=1)
-        window_start = day - timedelta(days=NORMAL_WINDOW_DAYS)
-        if _loaded(cur, prev):
-            return warehouse_last(cur, prev), "warehouse", warehouse_history(cur, window_start, prev)
-        history = warehouse_history(cur, window_start, prev - timedelta(days=1))
+        loaded, last, history, history_before = warehouse_context(cur, prev, day - timedelta(days=NORMAL_WINDOW_DAYS))
+        if loaded:
+            return last, "warehouse", history
+        history = history_before
         path = lf.path.parent / self.expected_name(prev)
         if not path.is_file():
             return empty_anchor(), "none", history
@@ -565,47 +812,19 @@ class MetersFeed(Feed):
         stats = day_stats(scr.good, p_anchor)
         return last_readings(scr.good), "landing_file", pd.concat([history, stats], ignore_index=True)
 
-    def load_file(self, lf: LandingFile, ctx: LoadContext) -> FileOutcome:
-        conn = ctx.conn
-        cur = conn.cursor()
-        outcome = FileOutcome(self.name, lf.name, file_checksum(lf.path))
+    def _write(self, cur, lf: LandingFile, outcome: FileOutcome, scr: Screen, g: pd.DataFrame,
+               anchor: pd.DataFrame, anchor_source: str, ctx: LoadContext) -> None:
+        """Quarantine what the audit rejected, replace the day's readings and its consumption."""
         day = lf.period
-        meters = known_meters(cur)
-        anchor, anchor_source, history = self.previous(lf, cur, meters)
-        scr = screen_file(self.name, lf, meters, anchor, history)
-
-        # write: stage the plausible readings, quarantine the rest
-        cur.execute("CREATE TEMP TABLE _stage (meter_id text NOT NULL, read_us bigint NOT NULL, register numeric NOT NULL, "
-                    "status text NOT NULL, start_register numeric, flags text[] NOT NULL, _line integer NOT NULL) ON COMMIT DROP")
-        create_quarantine(cur)
         if scr.bad:
             outcome.rows_quarantined += quarantine_rows(cur, sorted(scr.bad, key=lambda b: b[0]))
-        g = scr.good
-        if len(g):
-            rep = g["status"] == "replaced"
-            flags = np.where(g["status"] == "estimated", "{estimated}",
-                             np.where(rep & g["start_first"], "{meter_replaced,new_meter_start_at_first_reading}",
-                                      np.where(rep, "{meter_replaced}", "{}")))
-            start = pd.Series(np.where(g["start_first"], g["reg_text"], "0"), index=g.index).where(rep, None)
-            copy_frame(cur, "_stage", STAGE_COLUMNS, pd.DataFrame({
-                "meter_id": g["meter_id"], "read_us": g["us"].astype("int64"), "register": g["reg_text"],
-                "status": g["status"], "start_register": start, "flags": flags, "_line": g["_line"].astype("int64"),
-            }))
-        outcome.rows_read = scr.rows_read
         outcome.rows_loaded = len(g)
-        outcome.rows_duplicate = scr.duplicates
+        outcome.rows_duplicate += scr.duplicates
         for rule, n in scr.rule_counts.items():
             outcome.count_rule(rule, n)
-
-        # publish: the file's readings, its day's consumption, the next day's if loaded
         cur.execute("DELETE FROM core.meter_reading WHERE source_file = %s OR day = %s", (lf.name, day))
-        cur.execute(
-            """INSERT INTO core.meter_reading (meter_id, read_at, day, register, status, start_register, flags,
-                                               source_file, run_id)
-               SELECT meter_id, 'epoch'::timestamptz + read_us * interval '1 microsecond', %s, register, status,
-                      start_register, flags, %s, %s FROM _stage""",
-            (day, lf.name, ctx.run_id),
-        )
+        if len(g):
+            copy_table(cur, "core.meter_reading", reading_table(g, day, lf.name, ctx.run_id))
         cur.execute(
             """INSERT INTO core.meter_file (source_file, day, anchor_source, anchor_digest, loaded_at, run_id)
                VALUES (%s, %s, %s, %s, now(), %s)
@@ -614,15 +833,23 @@ class MetersFeed(Feed):
                    loaded_at = EXCLUDED.loaded_at, run_id = EXCLUDED.run_id""",
             (lf.name, day, anchor_source, anchor_digest(anchor), ctx.run_id),
         )
-        _fill_anchor_table(cur, anchor, anchor_source)
-        refresh_daily(cur, day, lf.name, ctx.run_id)
+        refresh_daily(cur, day, lf.name, ctx.run_id, anchor, anchor_source)
         outcome.affected_days = {day}
+
+    def load_file(self, lf: LandingFile, ctx: LoadContext) -> FileOutcome:
+        """Load one day file on its own inside ``ctx.conn``'s open transaction (same rules)."""
+        cur = ctx.conn.cursor()
+        outcome = FileOutcome(self.name, lf.name, file_checksum(lf.path))
+        meters = known_meters(cur)
+        anchor, anchor_source, history = self.previous(lf, cur, meters)
+        scr = screen_file(self.name, lf, meters, anchor, history)
+        create_quarantine(cur)
+        outcome.rows_read = scr.rows_read
+        self._write(cur, lf, outcome, scr, scr.good, anchor, anchor_source, ctx)
         publish_quality(cur, outcome, ctx.run_id)
-        record_validation(cur, self.name, lf.name, "meters", outcome.rows_quarantined == 0,
-                          {"rows_read": outcome.rows_read, "rows_loaded": outcome.rows_loaded,
-                           "rows_quarantined": outcome.rows_quarantined, "rows_duplicate": outcome.rows_duplicate},
-                          outcome.rule_counts, ctx.run_id)
-        self._update_next_day(lf, ctx, cur, last_readings(g), outcome)
+        record_validation(cur, self.name, lf.name, self.suite, outcome.rows_quarantined == 0,
+                          self.statistics(outcome), outcome.rule_counts, ctx.run_id)
+        self._update_next_day(lf, ctx, cur, last_readings(scr.good), outcome)
         return outcome
 
     def _update_next_day(self, lf: LandingFile, ctx: LoadContext, cur, new_last: pd.DataFrame,
@@ -638,7 +865,8 @@ class MetersFeed(Feed):
         next_path = lf.path.parent / self.expected_name(nxt)
         if anchor_digest(new_last) != judged_against and next_path.is_file():
             # its readings were judged against other previous readings: re-judge and reload it
-            _drop_temp(cur)
+            # (this file's quarantine is published: the reload brings its own)
+            cur.execute("DROP TABLE IF EXISTS _quarantine")
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (self.name, next_path.name))
             try:
                 with ctx.conn.transaction():
@@ -651,5 +879,4 @@ class MetersFeed(Feed):
                             next_path.name, exc)
         if anchor_digest(new_last) == judged_against:
             cur.execute("UPDATE core.meter_file SET anchor_source = 'warehouse' WHERE day = %s", (nxt,))
-        _fill_anchor_table(cur, warehouse_last(cur, lf.period), "warehouse")
-        refresh_daily(cur, nxt, next_file, ctx.run_id)
+        refresh_daily(cur, nxt, next_file, ctx.run_id, warehouse_last(cur, lf.period), "warehouse")

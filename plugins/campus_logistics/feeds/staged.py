@@ -72,6 +72,12 @@ class StagedFeed(Feed):
     def prepare(self, df: pd.DataFrame, lf: LandingFile, ref) -> pd.DataFrame:
         """Derive (vectorised) the columns the rules check."""
 
+    def prepare_window(self, df: pd.DataFrame, ref) -> pd.DataFrame:
+        """Derive columns on a whole window (the prepared batches of its files concatenated, ``_key``
+        numbering its rows), so per-call pandas overhead is paid once a window, not once a file.
+        Must keep every row in its order: each batch is then staged from its rows of the result."""
+        return df
+
     @abstractmethod
     def begin(self, cur, lf: LandingFile, ref, ctx: LoadContext) -> None:
         """Create the file's temporary stage table(s)."""
@@ -92,6 +98,15 @@ class StagedFeed(Feed):
     def publish(self, cur, lf: LandingFile, outcome: FileOutcome, ref, ctx: LoadContext) -> None:
         """Audit the staged file, replace its rows in core, set rows_loaded and affected_days."""
 
+    def statistics(self, outcome: FileOutcome) -> dict:
+        """The file's statistics as quality.validation_result records them."""
+        return {"rows_read": outcome.rows_read, "rows_quarantined": outcome.rows_quarantined,
+                "rows_duplicate": outcome.rows_duplicate}
+
+    def after_publish(self, cur, lf: LandingFile, outcome: FileOutcome, ref, ctx: LoadContext) -> None:
+        """Work in the file's transaction once its rows and quality are published (e.g. re-deriving
+        what later files built on this one); may add to ``outcome.affected_days``."""
+
     # --- the loader ----------------------------------------------------------------------------
     def load_files(self, files: list[LandingFile], env: LoadEnv) -> tuple[list[FileOutcome], list[FileRejected]]:
         with connect(env.url) as conn:
@@ -101,6 +116,7 @@ class StagedFeed(Feed):
         window: list[_Pending] = []
         outcomes: list[FileOutcome] = []
         rejected: list[FileRejected] = []
+        idle: list = []  # a committed file's connection: the next file's transaction reuses its session
 
         def drop(p: _Pending, exc: FileRejected) -> None:
             if p.conn is not None:
@@ -111,7 +127,7 @@ class StagedFeed(Feed):
             rejected.append(exc)
 
         def open_txn(p: _Pending) -> None:
-            p.conn = env.connect()
+            p.conn = idle.pop() if idle else env.connect()
             p.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (self.name, p.lf.name))
             p.ctx = LoadContext(run_id=env.run_id, conn=p.conn, pseudonymise=env.pseudonymise, today=env.today)
             cur = p.conn.cursor()
@@ -126,10 +142,18 @@ class StagedFeed(Feed):
                 for _, df in frames:
                     df[KEY] = range(offset, offset + len(df))
                     offset += len(df)
-                result = check.validate(pd.concat([df for _, df in frames], ignore_index=True), key=KEY)
+                whole = self.prepare_window(pd.concat([df for _, df in frames], ignore_index=True), ref)
+                if len(whole) != offset:
+                    raise RuntimeError(f"{self.name}: prepare_window must keep every row of the window")
+                result = check.validate(whole, key=KEY)
                 if result.schema_errors:  # the header gate makes this a programming error, not bad data
                     raise RuntimeError(f"{self.name}: rules could not be evaluated: {result.schema_errors}")
                 failures = result.failures
+                start = 0  # each batch becomes its rows of the window (with what prepare_window derived)
+                for p in window:
+                    for i, df in enumerate(p.frames):
+                        p.frames[i] = whole.iloc[start:start + len(df)]
+                        start += len(df)
             for p in list(window):
                 try:
                     if (p.frames or p.done) and p.conn is None:
@@ -141,6 +165,8 @@ class StagedFeed(Feed):
                         p.frames.clear()
                     if p.done:
                         self._finish(p, ref)
+                        idle.append(p.conn)
+                        p.conn = None
                         outcomes.append(p.outcome)
                         window.remove(p)
                 except FileRejected as exc:
@@ -165,6 +191,8 @@ class StagedFeed(Feed):
             except FileRejected as exc:
                 drop(p, exc)
         flush()
+        for conn in idle:
+            conn.close()
         return outcomes, rejected
 
     def _stage_batch(self, cur, df: pd.DataFrame, failures: dict, p: _Pending, ref, columns) -> None:
@@ -194,11 +222,9 @@ class StagedFeed(Feed):
         self.publish(cur, p.lf, p.outcome, ref, p.ctx)
         publish_quality(cur, p.outcome, p.ctx.run_id)
         record_validation(cur, self.name, p.lf.name, self.suite, p.outcome.rows_quarantined == 0,
-                          {"rows_read": p.outcome.rows_read, "rows_quarantined": p.outcome.rows_quarantined,
-                           "rows_duplicate": p.outcome.rows_duplicate}, p.outcome.rule_counts, p.ctx.run_id)
+                          self.statistics(p.outcome), p.outcome.rule_counts, p.ctx.run_id)
+        self.after_publish(cur, p.lf, p.outcome, ref, p.ctx)
         p.conn.commit()
-        p.conn.close()
-        p.conn = None
 
 
 def _isna(v) -> bool:

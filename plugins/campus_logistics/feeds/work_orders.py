@@ -40,20 +40,28 @@ are different versions: both are stored and the newest is the current state.
 
 Times are ISO-8601 with an offset (``+08:00``, ``+0800``, ``Z``), optionally fractional seconds;
 a time without offset is read as Asia/Shanghai local time.
+
+Loading (``StagedFeed``): each file is gated as it is read, but the columns the rules check (and
+the text each stage column is COPY'd from) are derived, and Great Expectations run, once per
+*window* of tickets drawn from several consecutive files, not once per file; each file is then
+staged, audited and published in its own transaction, in date order, exactly as if it had been
+validated alone. The raw element travels as JSON text in the column ``raw``, so a quarantine
+record is the element as delivered.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
 from ..errors import FileRejected
-from ..loading import FileOutcome, copy_frame, create_quarantine, file_checksum, publish_quality, quarantine_rows, record_validation
-from ..validation import ROW, Rule, validator
-from .base import Feed, LandingFile, LoadContext
+from ..loading import FileOutcome, copy_frame
+from ..validation import ROW, Rule
+from .base import LandingFile, LoadContext
+from .staged import StagedFeed
 
 LOCAL_TZ = "Asia/Shanghai"
 FIELDS = ["order_id", "category", "unit_code", "building_code", "room", "created_at", "dispatched_at",
@@ -61,11 +69,15 @@ FIELDS = ["order_id", "category", "unit_code", "building_code", "room", "created
 STATUSES = ["open", "dispatched", "in_progress", "completed", "closed", "cancelled"]
 DONE = ("completed", "closed")
 TIME_FIELDS = ["created_at", "dispatched_at", "arrived_at", "completed_at", "updated_at"]
-BATCH = 50_000  # tickets validated per GX batch
+BATCH = 50_000  # tickets per frame read from a file (StagedFeed validates windows of frames)
+ELEMENT = "element"  # a batch's parsed JSON values (ArrayReader)
+RAW = "raw"  # the element as JSON text: no leading underscore, so it reaches quarantine_record
+FILE_DAY = "_file_day"  # the day of the element's file (a window holds several files' elements)
+COPY = "_copy_"  # prefix of the columns holding the text each stage column is COPY'd from
 
 STAGE_COLUMNS = ["order_id", "updated_at", "source_file", "file_day", "source_line", "category", "unit_code",
                  "building_code", "room", "created_at", "dispatched_at", "arrived_at", "completed_at", "status",
-                 "rating", "reopened", "run_id", "_raw"]
+                 "rating", "reopened", "run_id", "_raw"]  # _raw: the element (duplicate conflicts store it)
 CORE_COLUMNS = STAGE_COLUMNS[:-1]
 CONTENT = ["category", "unit_code", "building_code", "room", "created_at", "dispatched_at", "arrived_at",
            "completed_at", "status", "rating", "reopened"]
@@ -89,6 +101,13 @@ def parse_times(values: pd.Series, *, require_time: bool = True) -> pd.Series:
     date (local midnight).
     """
     text = values.map(lambda v: v if isinstance(v, str) else None).astype("object")
+    # each distinct text is parsed once (a ticket's times recur in every later file it is in)
+    codes, distinct = pd.factorize(text)
+    parsed = _parse_text(pd.Series(distinct, dtype="object"), require_time)
+    return pd.Series(parsed.array.take(codes, allow_fill=True), index=values.index)
+
+
+def _parse_text(text: pd.Series, require_time: bool) -> pd.Series:
     parts = text.astype("string").str.extract(_TIME_RE)
     if require_time:
         parts.loc[parts["hour"].isna()] = None
@@ -100,7 +119,7 @@ def parse_times(values: pd.Series, *, require_time: bool = True) -> pd.Series:
         "year": num(parts["year"]), "month": num(parts["month"]), "day": num(parts["day"]),
         "hour": num(parts["hour"].fillna("0")), "minute": num(parts["minute"].fillna("0")),
         "second": num(parts["second"].fillna("0")), "microsecond": num(frac),
-    }, index=values.index)
+    }, index=text.index)
     comp.loc[parts["year"].isna()] = np.nan
     naive = pd.to_datetime(comp, errors="coerce") if len(comp) else pd.Series([], dtype="datetime64[us]")
     off = parts["off"].fillna("")
@@ -198,13 +217,19 @@ def _bool(v) -> str | None:
     return None
 
 
-def frame(elements: list, first_line: int, file_day: date) -> pd.DataFrame:
-    """One batch of JSON array elements → a frame of raw fields plus the derived rule columns."""
+def frame(batch: pd.DataFrame) -> pd.DataFrame:
+    """JSON array elements (column ``element``, with ``_row`` and ``_file_day``, the day of each
+    element's file; possibly the elements of several files) → the element as JSON text (``raw``:
+    what a quarantine record or a duplicate conflict stores), the derived columns the rules check,
+    and the text each stage column is COPY'd from (``_copy_<column>``). The batch's other columns
+    are kept; the raw field values are only read here."""
+    elements = batch[ELEMENT].tolist()
     is_obj = [isinstance(e, dict) for e in elements]
     objs = [e if ok else {} for e, ok in zip(elements, is_obj)]
     df = pd.DataFrame({f: pd.Series([o.get(f) for o in objs], dtype="object") for f in FIELDS})
-    df[ROW] = np.arange(first_line, first_line + len(elements), dtype="int64")
-    df["_raw"] = [e for e in elements]
+    for c in batch.columns.drop(ELEMENT):
+        df[c] = batch[c].to_numpy()
+    df[RAW] = pd.Series([json.dumps(e, ensure_ascii=False) for e in elements], dtype="object")
     df["_is_object"] = np.where(is_obj, "ok", "no")
     fieldset = set(FIELDS)
     df["_missing"] = pd.Series([", ".join(f for f in FIELDS if f not in o) or None if ok else "all"
@@ -235,11 +260,28 @@ def frame(elements: list, first_line: int, file_day: date) -> pd.DataFrame:
     created = df["_created_at"]
     for f, col in (("dispatched_at", "_dispatch_s"), ("arrived_at", "_arrive_s"), ("completed_at", "_complete_s")):
         df[col] = (df[f"_{f}"] - created).dt.total_seconds()
-    day = pd.Timestamp(file_day)
+    day = df[FILE_DAY].astype("datetime64[us]")
     df["_updated_days_late"] = (day - local_day(df["_updated_at"])).dt.days.astype("float64")
     latest = pd.concat([df[f"_{f}"] for f in TIME_FIELDS[:-1]], axis=1).max(axis=1)
     df["_times_days_late"] = (day - local_day(latest.astype("datetime64[us, UTC]"))).dt.days.astype("float64")
-    return df
+    copy = {
+        "order_id": _obj(df["_order_id"]),
+        "source_line": df[ROW].astype("int64"),
+        "category": _obj(df["_category"]),
+        "unit_code": _obj(df["_unit"]),
+        "building_code": _obj(df["_building_code"]),
+        "room": _obj(df["_room"]),
+        "status": _obj(df["_status"]),
+        # only where the rating rules pass (an infinite or fractional rating is quarantined anyway)
+        "rating": df["_rating_num"].where((df["_rating_kind"] == "int") & df["_rating_num"].between(1, 5))
+                                   .map(lambda x: None if pd.isna(x) else str(int(x))).astype("object"),
+        "reopened": _obj(df["_reopened"]),
+        "_raw": df[RAW],
+    }
+    copy.update({f: utc_text(df[f"_{f}"]) for f in TIME_FIELDS})
+    for c, values in copy.items():
+        df[COPY + c] = values
+    return df.drop(columns=FIELDS)
 
 
 def _obj(s: pd.Series) -> pd.Series:
@@ -248,106 +290,124 @@ def _obj(s: pd.Series) -> pd.Series:
 
 
 def _stage_frame(good: pd.DataFrame, lf: LandingFile, ctx: LoadContext) -> pd.DataFrame:
-    return pd.DataFrame({
-        "order_id": _obj(good["_order_id"]),
-        "updated_at": utc_text(good["_updated_at"]),
-        "source_file": lf.name,
-        "file_day": lf.period.isoformat(),
-        "source_line": good[ROW].astype("int64"),
-        "category": _obj(good["_category"]),
-        "unit_code": _obj(good["_unit"]),
-        "building_code": _obj(good["_building_code"]),
-        "room": _obj(good["_room"]),
-        "created_at": utc_text(good["_created_at"]),
-        "dispatched_at": utc_text(good["_dispatched_at"]),
-        "arrived_at": utc_text(good["_arrived_at"]),
-        "completed_at": utc_text(good["_completed_at"]),
-        "status": _obj(good["_status"]),
-        "rating": good["_rating_num"].map(lambda x: None if pd.isna(x) else str(int(x))).astype("object"),
-        "reopened": _obj(good["_reopened"]),
-        "run_id": ctx.run_id,
-        "_raw": good["_raw"].map(lambda e: json.dumps(e, ensure_ascii=False)),
-    })
+    """The good rows of one file as the stage's columns (the text ``frame`` prepared)."""
+    const = {"source_file": lf.name, "file_day": lf.period.isoformat(), "run_id": ctx.run_id}
+    out = good[[COPY + c for c in STAGE_COLUMNS if c not in const]]
+    out.columns = [c for c in STAGE_COLUMNS if c not in const]
+    return out.assign(**const)
 
 
 def _record(raw) -> dict:
     return raw if isinstance(raw, dict) else {"element": raw}
 
 
-class WorkOrdersFeed(Feed):
+def read_array(feed: str, lf: LandingFile) -> list:
+    """The file gate: the file's JSON array, or FileRejected naming why the file is unusable."""
+    raw = lf.path.read_bytes()
+    if not raw.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise FileRejected(feed, lf.name, "not_empty", "the file is empty (0 bytes or only whitespace)", rows_read=0)
+    try:
+        text = raw.decode(json.detect_encoding(raw))  # UTF-8 (BOM or not), UTF-16 or UTF-32
+    except UnicodeDecodeError as exc:
+        raise FileRejected(feed, lf.name, "encoding",
+                           f"not valid UTF-8 (GBK export?): {exc}; this feed must be UTF-8 JSON") from None
+    text = text.lstrip("\ufeff")
+
+    def not_json(constant: str):  # NaN/Infinity are Python's extension, not JSON (RFC 8259)
+        raise ValueError(f"{constant} is not a JSON value")
+
+    try:
+        doc = json.loads(text, parse_constant=not_json)
+    except ValueError as exc:
+        if not isinstance(exc, json.JSONDecodeError):
+            raise FileRejected(feed, lf.name, "json_valid", f"not valid JSON: {exc}") from None
+        stripped = text.rstrip()
+        if (stripped.lstrip().startswith("[") and not stripped.endswith("]")) or not text[exc.pos:].strip():
+            raise FileRejected(feed, lf.name, "truncated",
+                               f"the JSON array is not closed: the document ends at line {exc.lineno} "
+                               f"column {exc.colno} ({exc.msg}), the export was cut off") from None
+        raise FileRejected(feed, lf.name, "json_valid",
+                           f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(doc, list):
+        raise FileRejected(feed, lf.name, "json_array",
+                           f"the file holds a JSON {type(doc).__name__}, not an array of tickets")
+    return doc
+
+
+class ArrayReader:
+    """A gated JSON array file as frames of up to BATCH elements: ``_row`` (the element's 1-based
+    position in the array) and ``element`` (the parsed JSON value). Nothing is malformed at row
+    level: a syntax error anywhere fails the whole file."""
+
+    def __init__(self, feed: str, lf: LandingFile):
+        self._elements: list | None = read_array(feed, lf)
+        self.rows_read = len(self._elements)
+        self.malformed: list[tuple[int, str]] = []
+
+    def batches(self) -> Iterator[pd.DataFrame]:
+        elements, self._elements = self._elements or [], None
+        for start in range(0, len(elements), BATCH):
+            chunk = elements[start:start + BATCH]
+            yield pd.DataFrame({ROW: np.arange(start + 1, start + 1 + len(chunk), dtype="int64"),
+                                ELEMENT: pd.Series(chunk, dtype="object")})
+
+
+class WorkOrdersFeed(StagedFeed):
+    """Validated in windows spanning several daily files (one GX run per window, see StagedFeed);
+    each file is then staged, audited and published in its own transaction, in date order."""
+
     name = "work_orders"
     folder = "work_orders"
     cadence = "day"
     prefix = "work_orders_"
     suffix = ".json"
+    suite = "work_orders"
 
-    # -- file gate ---------------------------------------------------------------------------------
-    def read_array(self, lf: LandingFile) -> list:
-        raw = lf.path.read_bytes()
-        if not raw.strip(b" \t\r\n\xef\xbb\xbf"):
-            raise FileRejected(self.name, lf.name, "not_empty", "the file is empty (0 bytes or only whitespace)",
-                               rows_read=0)
-        try:
-            text = raw.decode(json.detect_encoding(raw))  # UTF-8 (BOM or not), UTF-16 or UTF-32
-        except UnicodeDecodeError as exc:
-            raise FileRejected(self.name, lf.name, "encoding",
-                               f"not valid UTF-8 (GBK export?): {exc}; this feed must be UTF-8 JSON") from None
-        text = text.lstrip("\ufeff")
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            stripped = text.rstrip()
-            if (stripped.lstrip().startswith("[") and not stripped.endswith("]")) or not text[exc.pos:].strip():
-                raise FileRejected(self.name, lf.name, "truncated",
-                                   f"the JSON array is not closed: the document ends at line {exc.lineno} "
-                                   f"column {exc.colno} ({exc.msg}), the export was cut off") from None
-            raise FileRejected(self.name, lf.name, "json_valid",
-                               f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-        if not isinstance(doc, list):
-            raise FileRejected(self.name, lf.name, "json_array",
-                               f"the file holds a JSON {type(doc).__name__}, not an array of tickets")
-        return doc
-
-    # -- load --------------------------------------------------------------------------------------
-    def load_file(self, lf: LandingFile, ctx: LoadContext) -> FileOutcome:
-        conn = ctx.conn
-        outcome = FileOutcome(self.name, lf.name, file_checksum(lf.path))
-        elements = self.read_array(lf)
+    # -- hooks -------------------------------------------------------------------------------------
+    def reference(self, conn) -> tuple[list[str], list[str]]:
+        """(known categories, known units)."""
         categories = sorted(r[0] for r in conn.execute("SELECT category FROM core.sla").fetchall())
         units = sorted(r[0] for r in conn.execute("SELECT DISTINCT unit_code FROM core.sub_centre").fetchall())
-        check = validator("work_orders", rules(categories, units), key=(tuple(categories), tuple(units)))
-        cur = conn.cursor()
-        cur.execute("CREATE TEMP TABLE _wo_stage (LIKE core.work_order_version) ON COMMIT DROP")
-        cur.execute("ALTER TABLE _wo_stage ADD COLUMN _raw jsonb")
-        create_quarantine(cur)
-        outcome.rows_read = len(elements)
-        for start in range(0, len(elements), BATCH):
-            df = frame(elements[start:start + BATCH], start + 1, lf.period)
-            result = check.validate(df)
-            if result.schema_errors:
-                raise FileRejected(self.name, lf.name, "schema", "; ".join(result.schema_errors),
-                                   rows_read=outcome.rows_read)
-            for rule, n in result.rule_counts.items():
-                outcome.count_rule(rule, n)
-            bad_mask = df[ROW].isin(result.failures.keys())
-            bad, good = df[bad_mask], df[~bad_mask]
-            if len(bad):
-                outcome.rows_quarantined += quarantine_rows(cur, (
-                    (int(line), ", ".join(result.failures[int(line)]), _record(raw))
-                    for line, raw in zip(bad[ROW], bad["_raw"])
-                ))
-            if len(good):
-                copy_frame(cur, "_wo_stage", STAGE_COLUMNS, _stage_frame(good, lf, ctx))
-        del elements
-        self._collapse_duplicates(cur, outcome)
-        cur.execute("SELECT count(*) FROM _wo_stage")
-        outcome.rows_loaded = cur.fetchone()[0]
+        return categories, units
+
+    def rules(self, ref) -> list[Rule]:
+        return rules(*ref)
+
+    def rules_key(self, ref) -> tuple:
+        categories, units = ref
+        return tuple(categories), tuple(units)
+
+    def open_reader(self, lf: LandingFile) -> ArrayReader:
+        return ArrayReader(self.name, lf)
+
+    def prepare(self, df: pd.DataFrame, lf: LandingFile, ref) -> pd.DataFrame:
+        df[FILE_DAY] = pd.Timestamp(lf.period)  # everything else is derived once per window
+        return df
+
+    def prepare_window(self, df: pd.DataFrame, ref) -> pd.DataFrame:
+        return frame(df)
+
+    def begin(self, cur, lf: LandingFile, ref, ctx: LoadContext) -> None:
+        cur.execute("CREATE TEMP TABLE _wo_stage (LIKE core.work_order_version, _raw jsonb) ON COMMIT DROP")
+
+    def stage(self, cur, good: pd.DataFrame, lf: LandingFile, ref, ctx: LoadContext) -> None:
+        copy_frame(cur, "_wo_stage", STAGE_COLUMNS, _stage_frame(good, lf, ctx))
+
+    def quarantine_record(self, row: dict, ctx: LoadContext) -> dict:
+        return _record(json.loads(row[RAW]))  # the element exactly as delivered (no personal fields)
+
+    def malformed_record(self, text: str, ctx: LoadContext) -> dict:
+        return {"text": text}  # never called: ArrayReader reports no malformed rows
+
+    def publish(self, cur, lf: LandingFile, outcome: FileOutcome, ref, ctx: LoadContext) -> None:
+        cur.execute("SELECT count(*), count(DISTINCT (order_id, updated_at)) FROM _wo_stage")
+        rows, versions = cur.fetchone()
+        if versions < rows:  # an (order_id, updated_at) twice in the file
+            self._collapse_duplicates(cur, outcome)
+            cur.execute("SELECT count(*) FROM _wo_stage")
+            rows = cur.fetchone()[0]
+        outcome.rows_loaded = rows
         self._publish(cur, lf, outcome)
-        publish_quality(cur, outcome, ctx.run_id)
-        record_validation(cur, self.name, lf.name, "work_orders", outcome.rows_quarantined == 0,
-                          {"rows_read": outcome.rows_read, "rows_quarantined": outcome.rows_quarantined,
-                           "rows_duplicate": outcome.rows_duplicate}, outcome.rule_counts, ctx.run_id)
-        return outcome
 
     @staticmethod
     def _collapse_duplicates(cur, outcome: FileOutcome) -> None:
@@ -378,55 +438,60 @@ class WorkOrdersFeed(Feed):
     @staticmethod
     def _publish(cur, lf: LandingFile, outcome: FileOutcome) -> None:
         """Replace the file's versions, re-derive the touched tickets' current state, and list the
-        days whose KPIs change."""
-        f = lf.name
+        days whose KPIs change.
+
+        Months whose repair KPIs may change: for the state before and after this load of every
+        touched ticket, every month from its creation to its completion (open stock at each
+        month-end, and the completion month's counts and rates); a ticket not completed stays open
+        up to the data horizon (the latest file day loaded, this file's day included: the same
+        before and after the load, since only this file's versions change); a cancelled one counts
+        nowhere (its creation month is listed anyway, harmlessly). Plus the file's own month, so a
+        month whose files hold no ticket still gets its open-stock row."""
+        params = {"f": lf.name, "day": lf.period}
         # one publish at a time: a ticket's current state is derived from the versions of all files
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('campus_logistics.work_orders.current'))")
+        # the file's old versions and the touched tickets' current state go; the state before is kept
         cur.execute(
-            """CREATE TEMP TABLE _wo_touched ON COMMIT DROP AS
-               SELECT order_id FROM core.work_order_version WHERE source_file = %(f)s
-               UNION SELECT order_id FROM _wo_stage""",
-            {"f": f},
+            f"""WITH horizon AS ({_HORIZON}),
+                     old AS (DELETE FROM core.work_order_version WHERE source_file = %(f)s RETURNING order_id),
+                     touched AS (SELECT order_id FROM old UNION SELECT order_id FROM _wo_stage),
+                     states AS (DELETE FROM core.work_order w USING touched t WHERE w.order_id = t.order_id
+                                RETURNING w.created_at, w.completed_at, w.status),
+                     spans AS ({_SPANS})
+                SELECT (SELECT array_agg(order_id) FROM touched),
+                       (SELECT array_agg(DISTINCT m::date) FROM spans, generate_series(lo, hi, interval '1 month') m)""",
+            params,
         )
-        cur.execute("ALTER TABLE _wo_touched ADD PRIMARY KEY (order_id)")
-        cur.execute("""CREATE TEMP TABLE _wo_before ON COMMIT DROP AS
-                       SELECT w.* FROM core.work_order w JOIN _wo_touched USING (order_id)""")
-        cur.execute("DELETE FROM core.work_order_version WHERE source_file = %(f)s", {"f": f})
+        touched, before = cur.fetchone()
         cols = ", ".join(CORE_COLUMNS)
         cur.execute(f"INSERT INTO core.work_order_version ({cols}) SELECT {cols} FROM _wo_stage")
-        cur.execute("DELETE FROM core.work_order w USING _wo_touched t WHERE w.order_id = t.order_id")
         cur_cols = ", ".join(CURRENT_COLUMNS)
         cur.execute(
-            f"""INSERT INTO core.work_order ({cur_cols})
-                SELECT DISTINCT ON (v.order_id) {", ".join("v." + c for c in CURRENT_COLUMNS)}
-                FROM core.work_order_version v JOIN _wo_touched t USING (order_id)
-                ORDER BY v.order_id, v.updated_at DESC, v.file_day DESC, v.source_file DESC"""
+            f"""WITH states AS (
+                    INSERT INTO core.work_order ({cur_cols})
+                    SELECT {", ".join("v." + c for c in CURRENT_COLUMNS)}
+                    FROM unnest(%(touched)s::text[]) t(order_id)
+                    CROSS JOIN LATERAL (  -- each ticket's newest version, by its primary-key index
+                        SELECT * FROM core.work_order_version v WHERE v.order_id = t.order_id
+                        ORDER BY v.updated_at DESC, v.file_day DESC, v.source_file DESC LIMIT 1) v
+                    RETURNING created_at, completed_at, status),
+                     horizon AS ({_HORIZON}),
+                     spans AS ({_SPANS})
+                SELECT DISTINCT m::date FROM spans, generate_series(lo, hi, interval '1 month') m
+                UNION SELECT date_trunc('month', %(day)s::date)::date""",
+            {**params, "touched": touched or []},
         )
-        # Months whose repair KPIs may change: for the state before and after this load of every
-        # touched ticket, every month from its creation to its completion (open stock at each
-        # month-end, and the completion month's counts and rates); a ticket not completed stays
-        # open up to the data horizon (the latest file day loaded); a cancelled one counts nowhere
-        # (its creation month is listed anyway, harmlessly). Plus the file's own month, so a
-        # month whose files hold no ticket still gets its open-stock row.
-        cur.execute(
-            """WITH horizon AS (SELECT GREATEST(max(file_day), %(day)s::date) AS h FROM core.work_order_version),
-                    states AS (SELECT b.created_at, b.completed_at, b.status FROM _wo_before b
-                               UNION ALL
-                               SELECT w.created_at, w.completed_at, w.status
-                               FROM core.work_order w JOIN _wo_touched USING (order_id)),
-                    spans AS (
-                        SELECT date_trunc('month', created_at AT TIME ZONE 'Asia/Shanghai')::date AS lo,
-                               date_trunc('month', CASE
-                                   WHEN status IN ('completed', 'closed') AND completed_at IS NOT NULL
-                                       THEN GREATEST(completed_at, created_at) AT TIME ZONE 'Asia/Shanghai'
-                                   WHEN status = 'cancelled' THEN created_at AT TIME ZONE 'Asia/Shanghai'
-                                   ELSE GREATEST((SELECT h FROM horizon)::timestamp,
-                                                 created_at AT TIME ZONE 'Asia/Shanghai') END)::date AS hi
-                        FROM states)
-               SELECT DISTINCT m::date FROM spans, generate_series(lo, hi, interval '1 month') m
-               UNION SELECT date_trunc('month', %(day)s::date)::date""",
-            {"day": lf.period},
-        )
-        outcome.affected_days = {r[0] for r in cur.fetchall()}
-        cur.execute("DROP TABLE _wo_before")
-        cur.execute("DROP TABLE _wo_touched")
+        outcome.affected_days = {r[0] for r in cur.fetchall()} | set(before or [])
+
+
+# the latest file day loaded, at least the file's own (the data horizon of a ticket still open)
+_HORIZON = "SELECT GREATEST(max(file_day), %(day)s::date) AS h FROM core.work_order_version"
+# each state's months: from its creation to its completion (cancelled: creation), or to the horizon
+_SPANS = """SELECT date_trunc('month', created_at AT TIME ZONE 'Asia/Shanghai')::date AS lo,
+                   date_trunc('month', CASE
+                       WHEN status IN ('completed', 'closed') AND completed_at IS NOT NULL
+                           THEN GREATEST(completed_at, created_at) AT TIME ZONE 'Asia/Shanghai'
+                       WHEN status = 'cancelled' THEN created_at AT TIME ZONE 'Asia/Shanghai'
+                       ELSE GREATEST((SELECT h FROM horizon)::timestamp,
+                                     created_at AT TIME ZONE 'Asia/Shanghai') END)::date AS hi
+            FROM states"""
