@@ -824,6 +824,7 @@ class MetersFeed(StagedFeed):
             outcome.count_rule(rule, n)
         cur.execute("DELETE FROM core.meter_reading WHERE source_file = %s OR day = %s", (lf.name, day))
         if len(g):
+            cur.execute("SELECT core.ensure_month_partitions('meter_reading', %s, %s)", (day, day))
             copy_table(cur, "core.meter_reading", reading_table(g, day, lf.name, ctx.run_id))
         cur.execute(
             """INSERT INTO core.meter_file (source_file, day, anchor_source, anchor_digest, loaded_at, run_id)
