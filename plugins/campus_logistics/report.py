@@ -76,7 +76,11 @@ def seed_value(conn, p: Published, year: int = SEED_YEAR) -> Decimal | None:
 def _fmt(v: Decimal | None) -> str:
     if v is None:
         return "—"
-    return f"{v:,.2f}" if v != v.to_integral_value() else f"{v:,.0f}"
+    if v == v.to_integral_value():
+        return f"{v:,.0f}"
+    if abs(v) < 1:  # rates: every stored decimal (0.935, 0.043062)
+        return format(v.normalize(), "f")
+    return f"{v:,.2f}"
 
 
 def print_seed_table(*, warehouse: str | None = None) -> bool:
@@ -89,7 +93,7 @@ def print_seed_table(*, warehouse: str | None = None) -> bool:
             good = holds(p, v)
             ok &= good
             rule = {"exact": "exact", "max": f"< {_fmt(p.published)}", "min": f"≥ {_fmt(p.published)}",
-                    "pct": f"±{p.tolerance * 100:g}%"}[p.check]
+                    "pct": f"±{(p.tolerance * 100).normalize():f}%"}[p.check]
             label = p.kpi_code + (f" {p.months[0]}–{p.months[1]}" if p.months else "")
             lines.append(f"{label:<36} {p.unit_code:<10} {_fmt(p.published):>14} {_fmt(v):>14}  "
                          f"{'OK ' if good else 'OFF'} ({rule})")
