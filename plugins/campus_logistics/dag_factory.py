@@ -225,10 +225,12 @@ def kpi_dag(feeds: list[str], *, doc_md: str, start_date=None):
         @task(task_id="report")
         def report(spec: dict, summary: dict) -> dict:
             """The finance reports of every month and year the recompute touched."""
+            from datetime import date
+
             from campus_logistics.kpis.compute import periods_for
             from campus_logistics.reports import report_dir, write_period_reports
 
-            periods = periods_for(_spec_days(spec))
+            periods = periods_for(date.fromisoformat(d) for d in _spec_days(spec))
             written = write_period_reports(periods["month"], periods["year"])
             return {"dir": str(report_dir()), "written": written}
 

@@ -58,13 +58,14 @@ def report_name(year: int, month: int | None, suffix: str) -> str:
 
 
 def write_period_reports(months, years, *, out_dir: Path | str | None = None, url: str | None = None) -> list[str]:
-    """The pipeline's reports: every affected month and year, in every configured format."""
+    """The pipeline's reports: every affected month (dates) and year (ints or dates), in every configured format."""
     out_dir = Path(out_dir) if out_dir else report_dir()
+    years = {y if isinstance(y, int) else y.year for y in years}
     written = []
     for suffix in report_formats():
         writer_for(f"x{suffix}")
         for m in sorted(set(months)):
             written.append(str(write_report(out_dir / report_name(m.year, m.month, suffix), m.year, m.month, url=url)))
-        for y in sorted(set(years)):
+        for y in sorted(years):
             written.append(str(write_report(out_dir / report_name(y, None, suffix), y, url=url)))
     return written
