@@ -326,3 +326,16 @@ def test_finance_reader_reads_the_report_views_and_nothing_else(kpi_rows, financ
     out = tmp_path / "finance.xlsx"
     assert cli(["report", "--year", "2001", "--out", str(out), "--warehouse", finance_login]) == 0
     assert _rows(_open(out)["改革节约"])[-1][0] == "全年"
+
+
+def test_report_views_read_mart_objects_only(warehouse, sql):
+    """A view runs with its owner's rights, so finance_reader could read core through one: none may."""
+    deps = sql("""SELECT DISTINCT v.relname, rn.nspname, r.relname
+                  FROM pg_class v JOIN pg_namespace vn ON vn.oid = v.relnamespace
+                  JOIN pg_rewrite w ON w.ev_class = v.oid
+                  JOIN pg_depend d ON d.objid = w.oid AND d.classid = 'pg_rewrite'::regclass
+                  JOIN pg_class r ON r.oid = d.refobjid AND r.oid <> v.oid
+                  JOIN pg_namespace rn ON rn.oid = r.relnamespace
+                  WHERE vn.nspname = 'mart' AND v.relkind = 'v'""")
+    assert {v for v, _, _ in deps} >= set(REPORT_VIEWS)
+    assert {(s, t) for _, s, t in deps} == {("mart", "kpi_value")}
