@@ -108,13 +108,7 @@ def write(report: Report, path: Path | str) -> None:
     for sheet in [*report.sheets, report.definitions]:
         ws = wb.create_sheet(_sheet_name(sheet.title_zh, used))
         _table(ws, sheet, bold, fill)
-    if report.definitions.rows:
-        ws = wb[_sheet_name_of(wb, report.definitions.title_zh)]
-        ws.column_dimensions["G"].width = 80
+    ws.column_dimensions["G"].width = 80  # the definitions' formulas
     wb.properties.title = report.title
     wb.properties.creator = "campus-logistics"
     wb.save(path)
-
-
-def _sheet_name_of(wb, title: str) -> str:
-    return next(n for n in wb.sheetnames if n.startswith(title[:28]))
