@@ -12,5 +12,7 @@ its load changed, and this DAG recomputes those days, their months and their yea
 `mart.kpi_value` (annual flows summed, stocks at the last month, rates recomputed), refreshes
 `mart.kpi_definition` from the KPI catalog, and the canteen drill-down. Trigger by hand with
 `{"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"}` or `{"days": [...]}` to recompute a range.
+Then `report` writes the finance workbooks of the affected months and years to
+`CAMPUS_LOGISTICS_REPORT_DIR`, and `targets` alerts KPIs outside `ref/targets.csv`.
 """,
 )

@@ -9,6 +9,8 @@ The Airflow DAGs are the product; the command line only drives them:
 * ``warehouse start|stop|url|migrate`` manages the embedded warehouse.
 * ``kpis --year Y`` prints the year's campus KPIs; ``seed-table`` prints them beside the case
   study's published figures.
+* ``report --year Y [--month M] --out FILE`` writes the annual (or monthly) finance report; the
+  format follows FILE's suffix (``.xlsx``).
 * ``airflow`` starts Airflow locally (standalone) with the project's DAGs.
 """
 
@@ -166,6 +168,27 @@ def cmd_seed_table(args) -> int:
     return 0 if print_seed_table(warehouse=args.warehouse) else 1
 
 
+def cmd_report(args) -> int:
+    from .reports import write_report, writer_for
+
+    try:
+        writer_for(args.out)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # A given warehouse is only read (finance_reader may not migrate); the embedded one is started.
+    url = args.warehouse or _setup_warehouse(None)
+    path = write_report(args.out, args.year, args.month, url=url)
+    print(f"wrote {path}")
+    return 0
+
+
+def _month(s: str) -> int:
+    if not s.isdigit() or not 1 <= int(s) <= 12:
+        raise argparse.ArgumentTypeError(f"expected a month 1-12, got {s!r}")
+    return int(s)
+
+
 def cmd_airflow(args) -> int:
     from .airflow_runtime import start_standalone
 
@@ -211,6 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("seed-table", help="print the case study's published figures beside the warehouse's")
     s.add_argument("--warehouse")
     s.set_defaults(func=cmd_seed_table)
+
+    rp = sub.add_parser("report", help="write the annual (or, with --month, monthly) finance report")
+    rp.add_argument("--year", type=int, required=True)
+    rp.add_argument("--month", type=_month, help="1-12: the monthly report; default: the annual report")
+    rp.add_argument("--out", required=True, help="output file; its suffix chooses the format (.xlsx)")
+    rp.add_argument("--warehouse", help="postgresql:// URL (e.g. as finance_reader); default: the embedded warehouse")
+    rp.set_defaults(func=cmd_report)
 
     a = sub.add_parser("airflow", help="start Airflow locally (standalone) with the project's DAGs")
     a.add_argument("--port", type=int, default=8080)

@@ -9,8 +9,13 @@ psycopg, or reads a connection or variable; tasks import the package's modules w
   publishes the asset ``campus_logistics://feeds/<feed>`` with the days it changed as the event's
   extra; ``check`` then fails the run if any file was rejected or missing (after the good files
   were published, so their KPIs still refresh).
+  Daily feeds wait first in a ``late`` sensor: a scheduled run waits for the interval's files
+  until their due hour and alerts the late ones (``alerts/late.py``).
 * the **KPI DAG**, scheduled on those assets: it recomputes exactly the days carried by the
-  triggering events (or by its params for a manual run), never "the logical date".
+  triggering events (or by its params for a manual run), never "the logical date"; then
+  ``report`` writes the affected months' and years' finance reports and ``targets`` alerts KPIs
+  outside ``ref/targets.csv``.
+* every task's ``on_failure_callback`` sends an alert (``alerts.on_task_failure``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,18 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(minutes=5),
 }
 TIMEZONE = "Asia/Shanghai"
+LATE_POKE_INTERVAL_S = 600
+LATE_TIMEOUT_S = 2 * 24 * 3600  # the due hour is at most 47 h after the interval's last day
+
+
+def on_task_failure(context) -> None:
+    """Every task's failure callback; the alerts package is imported only when a task fails."""
+    from campus_logistics.alerts import on_task_failure as alert
+
+    alert(context)
+
+
+DEFAULT_ARGS["on_failure_callback"] = on_task_failure
 
 
 def feed_asset_uri(feed: str) -> str:
@@ -90,7 +107,10 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, start_date=
         @task(task_id="interval")
         def interval(**context) -> dict:
             start, end = _interval_from_context(context)
-            return {"start": start, "end": end, "landing": _landing(context)}
+            params = context.get("params") or {}
+            conf = (getattr(context.get("dag_run"), "conf", None) or {})
+            manual = bool(conf.get("start") or params.get("start"))
+            return {"start": start, "end": end, "landing": _landing(context), "manual": manual}
 
         @task(task_id="load", outlets=[asset])
         def load(spec: dict, **context) -> dict:
@@ -110,7 +130,28 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, start_date=
             raise_for_rejections(result)
             return {"files": len(result["files"]), "days": len(result["affected_days"])}
 
-        check(load(interval()))
+        spec = interval()
+        if cadence_tag == "daily":
+
+            @task.sensor(task_id="late", poke_interval=LATE_POKE_INTERVAL_S, timeout=LATE_TIMEOUT_S,
+                         mode="reschedule")
+            def late(spec: dict, **context) -> bool:
+                """Scheduled runs wait for the day's files until they are due, then alert the late ones."""
+                if spec.get("manual"):
+                    return True  # a backfill loads what is there; check reports what is missing
+                from datetime import date
+
+                from campus_logistics.alerts.late import poke
+
+                return poke(feed, spec["landing"], date.fromisoformat(spec["start"]), date.fromisoformat(spec["end"]),
+                            run_id=context["run_id"])
+
+            gate = late(spec)
+            loaded = load(spec)
+            gate >> loaded
+        else:
+            loaded = load(spec)
+        check(loaded)
     return dag
 
 
@@ -181,5 +222,33 @@ def kpi_dag(feeds: list[str], *, doc_md: str, start_date=None):
                 return run(days_by_feed=spec["days_by_feed"], run_id=context["run_id"])
             return run(spec["days"], feeds=spec["feeds"], run_id=context["run_id"])
 
-        recompute(periods())
+        @task(task_id="report")
+        def report(spec: dict, summary: dict) -> dict:
+            """The finance reports of every month and year the recompute touched."""
+            from datetime import date
+
+            from campus_logistics.kpis.compute import periods_for
+            from campus_logistics.reports import report_dir, write_period_reports
+
+            periods = periods_for(date.fromisoformat(d) for d in _spec_days(spec))
+            written = write_period_reports(periods["month"], periods["year"])
+            return {"dir": str(report_dir()), "written": written}
+
+        @task(task_id="targets")
+        def targets(spec: dict, summary: dict, **context) -> dict:
+            """Alert the recomputed months and waves whose KPIs are outside ref/targets.csv."""
+            from campus_logistics.alerts.targets import check_targets
+
+            return check_targets(_spec_days(spec), run_id=context["run_id"])
+
+        spec = periods()
+        summary = recompute(spec)
+        report(spec, summary)
+        targets(spec, summary)
     return dag
+
+
+def _spec_days(spec: dict) -> list[str]:
+    if "days_by_feed" in spec:
+        return sorted(set().union(*map(set, spec["days_by_feed"].values())))
+    return list(spec["days"])

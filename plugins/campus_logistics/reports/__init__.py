@@ -1,0 +1,71 @@
+"""Finance reports: monthly and annual workbooks over the ``mart.report_*`` views.
+
+``data.py`` reads a :class:`~.data.Report`; one module per output format renders it, chosen by the
+output file's suffix (``WRITERS``), so a new format is a new module and one entry here.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import import_module
+from pathlib import Path
+
+# output suffix -> module in this package defining ``write(report, path)``
+WRITERS = {".xlsx": "excel"}
+REPORT_DIR_ENV = "CAMPUS_LOGISTICS_REPORT_DIR"
+REPORT_FORMATS_ENV = "CAMPUS_LOGISTICS_REPORT_FORMATS"
+
+
+def report_dir() -> Path:
+    from ..paths import REPO_ROOT
+
+    return Path(os.environ.get(REPORT_DIR_ENV) or REPO_ROOT / "var" / "reports")
+
+
+def report_formats() -> list[str]:
+    """Suffixes the pipeline writes (``CAMPUS_LOGISTICS_REPORT_FORMATS``, default ``xlsx``)."""
+    raw = os.environ.get(REPORT_FORMATS_ENV) or "xlsx"
+    return ["." + s.strip().lstrip(".").lower() for s in raw.split(",") if s.strip()]
+
+
+def writer_for(path: Path | str):
+    suffix = Path(path).suffix.lower()
+    if suffix not in WRITERS:
+        raise ValueError(f"unsupported report format {suffix or '(none)'!r} for {path}: "
+                         f"use one of {', '.join(sorted(WRITERS))}")
+    return import_module(f"{__name__}.{WRITERS[suffix]}")
+
+
+def write_report(out: Path | str, year: int, month: int | None = None, *, url: str | None = None) -> Path:
+    """Write the monthly (``month`` given) or annual report to ``out``; the format follows its suffix."""
+    from .data import load_report
+
+    out = Path(out)
+    writer = writer_for(out)  # fail on a bad suffix before querying
+    report = load_report(year, month, url=url)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    try:
+        writer.write(report, tmp)
+        os.replace(tmp, out)  # readers never see a half-written file
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def report_name(year: int, month: int | None, suffix: str) -> str:
+    return f"reform_report_{year}{'' if month is None else f'-{month:02d}'}{suffix}"
+
+
+def write_period_reports(months, years, *, out_dir: Path | str | None = None, url: str | None = None) -> list[str]:
+    """The pipeline's reports: every affected month (dates) and year (ints or dates), in every configured format."""
+    out_dir = Path(out_dir) if out_dir else report_dir()
+    years = {y if isinstance(y, int) else y.year for y in years}
+    written = []
+    for suffix in report_formats():
+        writer_for(f"x{suffix}")
+        for m in sorted(set(months)):
+            written.append(str(write_report(out_dir / report_name(m.year, m.month, suffix), m.year, m.month, url=url)))
+        for y in sorted(years):
+            written.append(str(write_report(out_dir / report_name(y, None, suffix), y, url=url)))
+    return written
