@@ -29,6 +29,7 @@ prepare_test_session()
 os.environ["CAMPUS_LOGISTICS_PGDATA"] = str(_SESSION_TMP / "pgdata")  # never touch the demo's warehouse
 os.environ["CAMPUS_LOGISTICS_PSEUDONYM_KEY"] = "test-key-" + "0123456789abcdef" * 2
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
+os.environ["CAMPUS_LOGISTICS_DATA_DOCS_DIR"] = str(_SESSION_TMP / "data_docs")  # never the repo's var/
 
 TEST_PG_URL = os.environ.get("CAMPUS_LOGISTICS_TEST_PG_URL")
 
