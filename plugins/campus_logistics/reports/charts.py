@@ -48,6 +48,7 @@ def _nice_max(v: float) -> float:
 
 
 def _empty(title: str, width: int, height: int, note: str) -> str:
+    height = min(height, 60)
     return (f"<svg xmlns='http://www.w3.org/2000/svg' role='img' class='chart empty' width='{width}' height='{height}' "
             f"viewBox='0 0 {width} {height}' {FONT}><title>{escape(title)}</title>"
             f"<text x='{width / 2}' y='{height / 2}' text-anchor='middle' fill='#777' font-size='13'>{escape(note)}</text></svg>")
