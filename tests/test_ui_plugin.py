@@ -3,7 +3,7 @@ show the figures of a small scenario loaded through the pipeline (worked out by 
 tests/fixtures_ui.py), and render in headless Chromium — the Data Docs with no network at all.
 
 Screenshots are rewritten on every run: tests/artifacts/reform_kpis.png, data_quality.png,
-data_docs.png. One api-server for the module (~10 s to start); embedded pass only.
+data_docs.png. One api-server for the module (~25 s with the scenario load); embedded pass only.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ The warehouse is the one the tasks use (``warehouse.resolve_url``).
 
 from __future__ import annotations
 
-from pathlib import Path
+import threading
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
@@ -89,4 +89,24 @@ def create_app(dependencies=None) -> FastAPI:
     return app
 
 
-app = create_app()
+class LazyApp:
+    """The ASGI app the plugin registers, built on its first request.
+
+    Every Airflow component imports the plugins folder, but only the API server serves these
+    pages; building the app pulls in Airflow's API security stack (~2 s), so it waits until then.
+    """
+
+    def __init__(self, factory=create_app):
+        self._factory, self._app, self._lock = factory, None, threading.Lock()
+
+    def get(self) -> FastAPI:
+        with self._lock:
+            if self._app is None:
+                self._app = self._factory()
+            return self._app
+
+    async def __call__(self, scope, receive, send):
+        await self.get()(scope, receive, send)
+
+
+app = LazyApp()
