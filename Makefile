@@ -7,7 +7,7 @@ LANDING ?= var/landing/seed
 PG_SERVER_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test test-server ci airflow generate bench warehouse-stop clean
+.PHONY: help venv browser demo test test-server ci airflow generate bench warehouse-stop clean
 
 help:
 	@echo "make demo         set up, generate the case-study landing zone, run it through Airflow, print the KPIs"
@@ -35,7 +35,16 @@ demo: $(STAMP) generate
 	$(PY) -m campus_logistics kpis --year 2001
 	$(PY) -m campus_logistics seed-table
 
-test: $(STAMP)
+# Headless Chromium (and a CJK font for its screenshots) for the UI tests: Debian packages,
+# installed when missing and we are root; otherwise those tests skip saying why.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'wqy\|noto.*cjk'; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; \
+	  else echo "chromium missing and not root: the browser tests will be skipped"; fi; \
+	fi
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-server: $(STAMP)

@@ -32,6 +32,7 @@ os.environ["GX_ANALYTICS_ENABLED"] = "False"
 os.environ["CAMPUS_LOGISTICS_REPORT_DIR"] = str(_SESSION_TMP / "reports")  # the kpi DAG's reports
 for _alert_setting in ("CAMPUS_LOGISTICS_ALERT_WEBHOOK_URL", "CAMPUS_LOGISTICS_ALERT_EMAIL_TO", "AIRFLOW_CONN_SMTP_ALERTS"):
     os.environ.pop(_alert_setting, None)  # tests send alerts only to the servers they start
+os.environ["CAMPUS_LOGISTICS_DATA_DOCS_DIR"] = str(_SESSION_TMP / "data_docs")  # never the repo's var/
 
 TEST_PG_URL = os.environ.get("CAMPUS_LOGISTICS_TEST_PG_URL")
 

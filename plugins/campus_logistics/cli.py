@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     rp = sub.add_parser("report", help="write the annual (or, with --month, monthly) finance report")
     rp.add_argument("--year", type=int, required=True)
     rp.add_argument("--month", type=_month, help="1-12: the monthly report; default: the annual report")
-    rp.add_argument("--out", required=True, help="output file; its suffix chooses the format (.xlsx)")
+    rp.add_argument("--out", required=True, help="output file; its suffix chooses the format (.xlsx workbook or .html page with charts)")
     rp.add_argument("--warehouse", help="postgresql:// URL (e.g. as finance_reader); default: the embedded warehouse")
     rp.set_defaults(func=cmd_report)
 

@@ -59,6 +59,16 @@ def _is_embedded(url: str) -> bool:
     return str(default_pgdata()) in url
 
 
+def _publish_data_docs(feed_name: str, run_id: str, pseudo) -> None:
+    """Data Docs for this load's validations: once per load, never failing a load that succeeded."""
+    from .quality_docs import publish
+
+    try:
+        publish(feed_name, run_id, pseudo)
+    except Exception:  # the data is loaded and reconciled; the docs are a view of it
+        log.warning("Data Docs for %s (run %s) could not be built", feed_name, run_id, exc_info=True)
+
+
 def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run_id: str | None = None,
              url: str | None = None, allow_missing: bool = False) -> FeedRunResult:
     """Load every file of ``feed_name`` for [start, end]; rejected files are listed, not raised."""
@@ -75,6 +85,7 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
     files, missing = feed.files(landing, start, end)
     env = LoadEnv(url=url, run_id=run_id, pseudonymise=pseudo, today=today)
     outcomes, rejected = feed.load_files(files, env)
+    _publish_data_docs(feed_name, run_id, pseudo)
     affected: set[date] = set()
     for outcome in outcomes:
         affected |= outcome.affected_days

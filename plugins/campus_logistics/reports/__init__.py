@@ -1,7 +1,8 @@
-"""Finance reports: monthly and annual workbooks over the ``mart.report_*`` views.
+"""Finance reports: monthly and annual workbooks over the ``mart.report_*`` views, and HTML pages
+with charts over ``mart.kpi_value``.
 
-``data.py`` reads a :class:`~.data.Report`; one module per output format renders it, chosen by the
-output file's suffix (``WRITERS``), so a new format is a new module and one entry here.
+``data.py`` reads a :class:`~.data.Report` for the workbook; ``html.py`` reads its own figures
+(``figures.py``). The output file's suffix chooses the format (``WRITERS``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from importlib import import_module
 from pathlib import Path
 
 # output suffix -> module in this package defining ``write(report, path)``
-WRITERS = {".xlsx": "excel"}
+WRITERS = {".xlsx": "excel", ".html": "html"}
 REPORT_DIR_ENV = "CAMPUS_LOGISTICS_REPORT_DIR"
 REPORT_FORMATS_ENV = "CAMPUS_LOGISTICS_REPORT_FORMATS"
 
@@ -23,8 +24,8 @@ def report_dir() -> Path:
 
 
 def report_formats() -> list[str]:
-    """Suffixes the pipeline writes (``CAMPUS_LOGISTICS_REPORT_FORMATS``, default ``xlsx``)."""
-    raw = os.environ.get(REPORT_FORMATS_ENV) or "xlsx"
+    """Suffixes the pipeline writes (``CAMPUS_LOGISTICS_REPORT_FORMATS``, default ``xlsx,html``)."""
+    raw = os.environ.get(REPORT_FORMATS_ENV) or "xlsx,html"
     return ["." + s.strip().lstrip(".").lower() for s in raw.split(",") if s.strip()]
 
 
@@ -42,11 +43,15 @@ def write_report(out: Path | str, year: int, month: int | None = None, *, url: s
 
     out = Path(out)
     writer = writer_for(out)  # fail on a bad suffix before querying
-    report = load_report(year, month, url=url)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     try:
-        writer.write(report, tmp)
+        if out.suffix.lower() == ".html":  # the charts read mart.kpi_value themselves
+            from ..warehouse import resolve_url
+
+            writer.write_html_report(resolve_url(url), year, month, tmp)
+        else:
+            writer.write(load_report(year, month, url=url), tmp)
         os.replace(tmp, out)  # readers never see a half-written file
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,0 +1,189 @@
+"""Great Expectations Data Docs, built once per load task from that task's validation results.
+
+Every ``ValidationDefinition.run`` leaves its result in the validation context's in-memory store.
+At the end of a feed's load, :func:`publish` moves those results into a filesystem results store
+(``<docs dir>/results``) under the feed's suite name and the Airflow run id, builds the static
+site (``<docs dir>/site``) for the new results only, and rewrites the new pages to local assets.
+The in-memory store is emptied either way, so a long-lived worker does not accumulate results.
+
+Before anything is written, results are trimmed to GX's 20-value samples and values of personal
+columns (card numbers, staff ids) are replaced by their pseudonyms, as in the quarantine.
+``CAMPUS_LOGISTICS_DATA_DOCS_DIR`` moves the docs (default ``<repo>/var/data_docs``);
+``CAMPUS_LOGISTICS_DATA_DOCS=off`` turns the build off; ``CAMPUS_LOGISTICS_DATA_DOCS_KEEP`` bounds
+how many results the site keeps (the oldest are dropped; default 500).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+from ..paths import REPO_ROOT
+from . import assets
+
+log = logging.getLogger(__name__)
+
+SITE_NAME = "campus_logistics"
+PERSONAL_COLUMNS = frozenset({"卡号", "staff_id"})
+SAMPLE = 20  # what GX's own SUMMARY format keeps; the pages show no more
+_LIST_KEYS = ("unexpected_list", "unexpected_index_list", "partial_unexpected_list",
+              "partial_unexpected_index_list", "partial_unexpected_counts")
+_lock = threading.Lock()
+_docs_contexts: dict[str, object] = {}
+
+
+def docs_dir() -> Path:
+    return Path(os.environ.get("CAMPUS_LOGISTICS_DATA_DOCS_DIR") or REPO_ROOT / "var" / "data_docs")
+
+
+def site_dir(root: Path | None = None) -> Path:
+    return (root or docs_dir()) / "site"
+
+
+def enabled() -> bool:
+    return os.environ.get("CAMPUS_LOGISTICS_DATA_DOCS", "on").lower() not in ("off", "0", "false", "no")
+
+
+def _safe(name: str) -> str:
+    """A run id as a path segment (Airflow's contain ':' and '+')."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "run"
+
+
+def _docs_context(root: Path):
+    """An ephemeral GX context whose results store and Data Docs site live under ``root``."""
+    key = str(root.resolve())
+    ctx = _docs_contexts.get(key)
+    if ctx is not None:
+        return ctx
+    from ..validation import _gx
+
+    gx = _gx()
+    from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
+
+    cfg = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False))
+    cfg.stores["validation_results_store"] = {
+        "class_name": "ValidationResultsStore",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(root / "results")},
+    }
+    cfg.data_docs_sites = {SITE_NAME: {
+        "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site_dir(root))},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        "site_section_builders": {"expectations": "None", "profiling": "None"},
+    }}
+    ctx = gx.get_context(project_config=cfg, mode="ephemeral")
+    _docs_contexts[key] = ctx
+    return ctx
+
+
+@contextmanager
+def _file_lock(root: Path):
+    """Parallel load tasks (other processes) share the site: one build at a time."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".build.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def scrub(result, pseudonymise: Callable[[str], str] | None) -> None:
+    """Trim one suite result to samples and pseudonymise personal columns' values, in place."""
+
+    def pseudo(v):
+        if v is None or pseudonymise is None:
+            return None if pseudonymise is None else v
+        return pseudonymise(str(v))
+
+    for res in result.results:
+        r = res.result or {}
+        column = (res.expectation_config.kwargs or {}).get("column")
+        for k in _LIST_KEYS:
+            if isinstance(r.get(k), list):
+                r[k] = r[k][:SAMPLE]
+        r.pop("unexpected_index_query", None)
+        for k in ("unexpected_index_list", "partial_unexpected_index_list"):
+            for item in r.get(k) or []:
+                if isinstance(item, dict):
+                    for col in PERSONAL_COLUMNS & set(item):
+                        item[col] = pseudo(item[col])
+        if column in PERSONAL_COLUMNS:
+            for k in ("unexpected_list", "partial_unexpected_list"):
+                if k in r:
+                    r[k] = [pseudo(v) for v in r[k]]
+            for item in r.get("partial_unexpected_counts") or []:
+                if isinstance(item, dict) and "value" in item:
+                    item["value"] = pseudo(item["value"])
+
+
+def _drain_memory_store() -> list:
+    """(key, result) of every result the validation context holds, removing them from it."""
+    from .. import validation
+
+    if validation._context is None:
+        return []
+    store = validation._context.validation_results_store
+    out = []
+    for key in store.list_keys():
+        try:
+            out.append((key, store.get(key)))
+        finally:
+            store.remove_key(key)
+    return out
+
+
+def _prune(ctx, keep: int) -> None:
+    store = ctx.validation_results_store
+    keys = sorted(store.list_keys(), key=lambda k: (k.run_id.run_time, k.to_tuple()))
+    for key in keys[:max(0, len(keys) - keep)]:
+        store.remove_key(key)
+
+
+def publish(feed: str, run_id: str, pseudonymise: Callable[[str], str] | None = None,
+            root: Path | None = None) -> Path | None:
+    """Build Data Docs for the results this process validated since the last call; returns the
+    site's index.html (None when nothing was validated or the build is turned off)."""
+    with _lock:
+        drained = _drain_memory_store()
+        if not drained or not enabled():
+            return None
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (ExpectationSuiteIdentifier,
+                                                                                ValidationResultIdentifier)
+
+        started = time.perf_counter()
+        root = root or docs_dir()
+        site = site_dir(root)
+        with _file_lock(root):
+            ctx = _docs_context(root)
+            new_keys = []
+            drained.sort(key=lambda kr: kr[0].run_id.run_time)
+            run_name = _safe(run_id)
+            for i, (key, result) in enumerate(drained, 1):
+                scrub(result, pseudonymise)
+                suite = re.sub(r"_\d+$", "", key.expectation_suite_identifier.name)  # validator cache suffix
+                result.suite_name = suite
+                result.meta["feed"], result.meta["airflow_run_id"] = feed, run_id
+                new_key = ValidationResultIdentifier(
+                    ExpectationSuiteIdentifier(suite), RunIdentifier(run_name=run_name, run_time=key.run_id.run_time),
+                    f"{feed}-batch{i:03d}")
+                ctx.validation_results_store.set(new_key, result)
+                new_keys.append(new_key)
+            _prune(ctx, int(os.environ.get("CAMPUS_LOGISTICS_DATA_DOCS_KEEP", "500")))
+            ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=new_keys)
+            assets.install_vendor(site)
+            touched = {site / "validations" / k.expectation_suite_identifier.name / run_name for k in new_keys}
+            for page in [site / "index.html", *(p for d in touched for p in d.rglob("*.html"))]:
+                assets.rewrite_page(page, site)
+        log.info("Data Docs: %d validation result(s) of %s published to %s in %.2f s",
+                 len(new_keys), feed, site, time.perf_counter() - started)
+        return site / "index.html"

@@ -1,0 +1,18 @@
+"""Airflow UI plugin: the "Reform KPIs" and "Data quality" pages and the Data Docs (code in campus_logistics.ui)."""
+
+from airflow.plugins_manager import AirflowPlugin
+
+from campus_logistics.ui.app import URL_PREFIX, app
+
+
+class CampusLogisticsUIPlugin(AirflowPlugin):
+    name = "campus_logistics_ui"
+    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Campus logistics reform pages"}]
+    external_views = [
+        {"name": "Reform KPIs", "href": f"{URL_PREFIX}/", "url_route": "reform-kpis", "destination": "nav",
+         "category": "browse"},
+        {"name": "Data quality", "href": f"{URL_PREFIX}/quality", "url_route": "data-quality", "destination": "nav",
+         "category": "browse"},
+        {"name": "Data Docs (GX)", "href": f"{URL_PREFIX}/data-docs/index.html", "url_route": "data-docs",
+         "destination": "nav", "category": "browse"},
+    ]

@@ -1,0 +1,55 @@
+"""Great Expectations Data Docs: built once per load from the load's results, personal values
+pseudonymised, pages rewritten to local assets, and the validation context's memory released."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.embedded_only  # needs no warehouse: one pass is enough
+
+
+def test_publish_builds_offline_pages_with_pseudonymised_values(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from campus_logistics import validation
+    from campus_logistics.quality_docs import publish
+    from campus_logistics.quality_docs.assets import external_assets
+
+    monkeypatch.setenv("CAMPUS_LOGISTICS_DATA_DOCS_DIR", str(tmp_path / "docs"))
+    check = validation.validator("docs_probe", [
+        validation.Rule("card_digits", lambda g: g.ExpectColumnValuesToMatchRegex(column="卡号", regex=r"^\d{5}$")),
+        validation.Rule("amount_range", lambda g: g.ExpectColumnValuesToBeBetween(column="amount", min_value=0)),
+    ])
+    publish("probe", "drain-earlier-results")  # results other tests left in this process
+    frame = pd.DataFrame({"_row": [2, 3, 4], "卡号": ["10001", "CARD-RAW-7", "10003"], "amount": [5, -1, 7]})
+    assert sorted(check.validate(frame).failures) == [3]
+    assert sorted(check.validate(frame.iloc[:1]).failures) == []
+
+    index = publish("probe", "manual__2001-03-05T00:00:00+00:00", lambda raw: f"pseudo-{len(raw)}")
+    assert index == tmp_path / "docs" / "site" / "index.html"
+    pages = sorted((tmp_path / "docs" / "site" / "validations" / "docs_probe").rglob("*.html"))
+    assert len(pages) == 2  # one page per validation of this load, under the run id
+    assert all("manual__2001-03-05T00_00_00_00_00" in str(p) for p in pages)
+    stored = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "docs").rglob("*") if p.suffix in (".html", ".json"))
+    assert "CARD-RAW-7" not in stored and "pseudo-10" in stored  # the raw card never reaches the docs
+    for page in [index, *pages]:
+        assert external_assets(page.read_text(encoding="utf-8")) == []
+    assert (tmp_path / "docs" / "site" / "static" / "vendor" / "jquery@3.7.1" / "dist" / "jquery.min.js").is_file()
+    assert validation._context.validation_results_store.list_keys() == []  # drained: nothing accumulates
+    assert publish("probe", "nothing-validated-since") is None
+
+
+def test_turned_off_builds_nothing_but_still_drains(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from campus_logistics import validation
+    from campus_logistics.quality_docs import publish
+
+    monkeypatch.setenv("CAMPUS_LOGISTICS_DATA_DOCS_DIR", str(tmp_path / "docs"))
+    monkeypatch.setenv("CAMPUS_LOGISTICS_DATA_DOCS", "off")
+    check = validation.validator("docs_probe_off", [
+        validation.Rule("amount_range", lambda g: g.ExpectColumnValuesToBeBetween(column="amount", min_value=0))])
+    check.validate(pd.DataFrame({"_row": [2], "amount": [1]}))
+    assert publish("probe", "run") is None
+    assert not (tmp_path / "docs").exists()
+    assert validation._context.validation_results_store.list_keys() == []

@@ -1,0 +1,91 @@
+"""The HTML report: figures placed in mart.kpi_value by hand come out in its charts and table, and
+the file is self-contained (no script, no stylesheet or image from anywhere)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from campus_logistics.reports import charts
+from campus_logistics.reports.html import write_html_report
+
+ROWS = [  # kpi_code, unit_code, grain, period_start, value, unit, baseline
+    ("personnel_cost_saved_yuan", "campus", "month", "2001-01-01", "1000.00", "yuan", None),
+    ("personnel_cost_saved_yuan", "campus", "month", "2001-02-01", "2500.50", "yuan", None),
+    ("utilities_saved_total_yuan", "campus", "month", "2001-01-01", "300.00", "yuan", None),
+    ("utilities_conservation_saved_yuan", "campus", "month", "2001-01-01", "120.00", "yuan", "1000.00"),
+    ("satisfaction_rate", "property", "wave", "2001-01-20", "0.6", "rate", None),
+    ("satisfaction_rate", "property", "wave", "2001-02-10", "0.8", "rate", None),
+    ("satisfaction_rate", "campus", "wave", "2001-02-10", "0.75", "rate", None),
+    ("repair_on_time_rate", "property", "month", "2001-02-01", "0.5", "rate", None),
+    ("repair_on_time_rate", "property", "year", "2001-01-01", "0.6", "rate", None),
+    ("canteen_capture_rate", "campus", "month", "2001-01-01", "0.25", "rate", None),
+    ("canteen_capture_rate", "campus", "month", "2001-02-01", "0.3333333", "rate", None),
+]
+
+
+@pytest.fixture
+def figures(warehouse, sql):
+    import psycopg
+
+    with psycopg.connect(warehouse) as conn:
+        conn.execute("""INSERT INTO core.sub_centre VALUES ('property', '物业中心', 'Property centre', 'big_entity',
+                        '2000-07-01') ON CONFLICT DO NOTHING""")
+        for r in ROWS:
+            conn.execute("""INSERT INTO mart.kpi_value (kpi_code, unit_code, grain, period_start, value, unit, baseline)
+                            VALUES (%s, %s, %s, %s, %s, %s, %s)""", r)
+    return warehouse
+
+
+def points(html: str, chart: str) -> dict[tuple[str, str], str]:
+    svg = re.search(rf"<svg[^>]*id='{chart}'.*?</svg>", html, re.S).group(0)
+    return {(s, lbl): v for s, lbl, v in re.findall(
+        r"<g class='point' data-series='([^']*)' data-label='([^']*)' data-value='([^']*)'>", svg)}
+
+
+def bars(html: str, chart: str) -> dict[str, str]:
+    svg = re.search(rf"<svg[^>]*id='{chart}'.*?</svg>", html, re.S).group(0)
+    return dict(re.findall(r"<g class='bar' data-label='([^']*)' data-value='([^']*)'>", svg))
+
+
+def test_monthly_report_shows_the_figures_and_stands_alone(figures, tmp_path):
+    out = write_html_report(figures, 2001, 2, tmp_path / "r" / "2001-02.html")
+    html = out.read_text(encoding="utf-8")
+    assert "2001年2月" in html
+    assert points(html, "chart-savings") == {
+        ("学校节约人员经费 personnel", "1月"): "1,000.00", ("学校节约人员经费 personnel", "2月"): "2,500.50",
+        ("水电费节约合计 utilities", "1月"): "300.00"}
+    # the school's utility bill: baseline 1,000.00, actual 1,000.00 − 120.00 saved = 880.00
+    assert points(html, "chart-baseline") == {("基线 baseline", "1月"): "1,000.00", ("实际 actual", "1月"): "880.00"}
+    assert bars(html, "chart-satisfaction") == {"物业中心": "80.0%", "全校": "75.0%"}  # February's wave, not January's
+    assert bars(html, "chart-repair") == {"物业中心": "50.0%"}
+    assert points(html, "chart-capture") == {("全校", "1月"): "25.0%", ("全校", "2月"): "33.3%"}
+    # self-contained: no script, no external stylesheet, image or font; only the SVG namespace URL
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    assert set(re.findall(r"https?://[^\s'\"<>)]+", html)) == {"http://www.w3.org/2000/svg"}
+
+
+def test_annual_report_uses_the_annual_rows(figures, tmp_path):
+    html = write_html_report(figures, 2001, None, tmp_path / "2001.html").read_text(encoding="utf-8")
+    assert "2001年" in html and "2001年2月" not in html
+    assert bars(html, "chart-repair") == {"物业中心": "60.0%"}
+    assert len(points(html, "chart-savings")) == 3 and ">12月</text>" in html  # the trend spans the whole year
+    row = re.search(r"<tr data-kpi='repair_on_time_rate' data-unit='property'>.*?</tr>", html, re.S).group(0)
+    assert "60.0%" in row
+
+
+def test_report_for_a_period_without_figures_says_so(warehouse, tmp_path):
+    html = write_html_report(warehouse, 1999, 5, tmp_path / "empty.html").read_text(encoding="utf-8")
+    assert html.count("no data for this period") == 5
+    assert "No KPI rows for this period." in html
+
+
+@pytest.mark.embedded_only  # needs no warehouse
+def test_rate_and_money_formats():
+    assert charts.fmt_rate(Decimal("0.666667")) == "66.7%"
+    assert charts.fmt_rate(Decimal("0.0005")) == "0.1%"        # half-up, as the finance office rounds
+    assert charts.fmt_yuan(Decimal("-1234.5")) == "-1,234.50"
+    svg = charts.bar_chart("t", [("a", Decimal("0.5")), ("b", None)])
+    assert "data-label='b'" not in svg                          # a missing rate is left out, never drawn as 0
