@@ -36,7 +36,7 @@ demo: $(STAMP) generate
 	$(PY) -m campus_logistics seed-table
 
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not server_only" $(PYTEST_ARGS)
 
 test-server: $(STAMP)
 	CAMPUS_LOGISTICS_TEST_PG_URL=$(PG_SERVER_URL) $(PY) -m pytest -q -m "not embedded_only" $(PYTEST_ARGS)
