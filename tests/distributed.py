@@ -218,10 +218,6 @@ class Cluster:
         env.update(overrides)
         return env
 
-    def airflow(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([str(VENV_BIN / "airflow"), *args], env=self.env(), capture_output=True,
-                              text=True, timeout=timeout, cwd=self.workdir)
-
     # --- processes --------------------------------------------------------------------------
     def start(self, name: str, *args: str, **env: str) -> Proc:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -259,12 +255,12 @@ class Cluster:
         fd = os.open(pw, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump({"admin": self.password}, fh)
-        from campus_logistics.migrations import migrate
-
-        migrate(self.warehouse_url)
-        done = self.airflow("db", "migrate", timeout=180)
-        if done.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        # What docker-compose.yaml's airflow-init runs: the warehouse found through AIRFLOW_CONN_WAREHOUSE.
+        for cmd in ([str(VENV_BIN / "python"), "-m", "campus_logistics", "warehouse", "migrate"],
+                    [str(VENV_BIN / "airflow"), "db", "migrate"]):
+            done = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=180, cwd=self.workdir)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd[-3:])} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         self.start("api-server", "api-server", "--port", str(self.port), "--host", "127.0.0.1")
         self.start("scheduler", "scheduler")
         self.start("dag-processor", "dag-processor")
