@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -294,9 +295,9 @@ class Cluster:
         return r.status_code == 200
 
     def _worker_ready(self, name: str) -> bool:
+        """Celery logs "<name>@<host> ready." once it consumes from the broker."""
         with contextlib.suppress(OSError):
-            return f"{name}@" in self.procs[name].log.read_text(errors="replace") and " ready." in \
-                self.procs[name].log.read_text(errors="replace")
+            return re.search(rf"\b{re.escape(name)}@\S+ ready\.", self.procs[name].log.read_text(errors="replace")) is not None
         return False
 
     def diagnostics(self) -> str:
