@@ -45,7 +45,7 @@ browser:
 	fi
 
 test: $(STAMP) browser
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not server_only" $(PYTEST_ARGS)
 
 test-server: $(STAMP)
 	CAMPUS_LOGISTICS_TEST_PG_URL=$(PG_SERVER_URL) $(PY) -m pytest -q -m "not embedded_only" $(PYTEST_ARGS)

@@ -21,6 +21,7 @@ from typing import Any, Iterator, Protocol
 import pandas as pd
 
 from ..errors import FileRejected
+from ..faults import pause_before_commit
 from ..loading import FileOutcome, create_quarantine, file_checksum, publish_quality, quarantine_rows, record_validation
 from ..validation import ROW, Rule, validator
 from ..warehouse import connect
@@ -228,6 +229,7 @@ class StagedFeed(Feed):
         record_validation(cur, self.name, p.lf.name, self.suite, p.outcome.rows_quarantined == 0,
                           self.statistics(p.outcome), p.outcome.rule_counts, p.ctx.run_id)
         self.after_publish(cur, p.lf, p.outcome, ref, p.ctx)
+        pause_before_commit(self.name, p.lf.name)  # no-op unless a test injects a fault
         p.conn.commit()
 
 
