@@ -26,7 +26,11 @@ def test_bench_runs_at_a_tiny_size(tmp_path, pg_admin_url):
     rss = results["rss"]["3000"]
     assert rss["ok"] and rss["rows"] >= 3000 and rss["peak_rss_mib"] > 50
     assert results["big_day_s"] > 0
-    assert results["kpi"]["whole_range"]["days"] == 2
+    assert results["kpi"]["one_month"]["days"] == 2  # the two loaded days (both in the start's month)
+    assert results["kpi"]["one_year"]["days"] == 365  # 2024-09-01 .. 2025-08-31
+    # the loaded month copied into eleven more: twelve times its canteen rows
+    year_rows = results["kpi"]["year_rows"]
+    assert year_rows["core.canteen_txn"] == 12 * results["kpi"]["month_rows"]["core.canteen_txn"] > 0
     report = (out / "results.md").read_text(encoding="utf-8")
     for heading in ("## Targets", "## canteen", "## meters", "## DAG parse time", "## Peak memory", "## Wall times",
                     "## KPI recompute"):

@@ -161,8 +161,8 @@ class CanteenFeed(StagedFeed):
         # conflict is stored whole, and a re-run must not change its record)
         select = ", ".join("%s" if c == "run_id" else c for c in cols)
         cur.execute(f"INSERT INTO core.canteen_txn ({', '.join(cols)}) SELECT {select} FROM _stage", (ctx.run_id,))
-        cur.execute("""INSERT INTO core.canteen_txn_key (txn_id, txn_date, source_file, orig_txn_id)
-                       SELECT txn_id, txn_date, source_file, orig_txn_id FROM _stage""")
+        cur.execute("""INSERT INTO core.canteen_txn_key (txn_id, txn_date, source_file, txn_type, orig_txn_id)
+                       SELECT txn_id, txn_date, source_file, txn_type, orig_txn_id FROM _stage""")
 
 
 def _stage_frame(good: pd.DataFrame, lf: LandingFile, ctx: LoadContext, outlets: dict) -> pd.DataFrame:
