@@ -202,7 +202,9 @@ def test_kpi_dag_writes_the_reports_and_alerts_targets_and_a_failed_task_alerts(
     assert result.task_states == {"periods": "success", "recompute": "success", "report": "success",
                                   "targets": "success"}
     written = sorted(result.xcoms["report"]["written"])
-    assert [p.rsplit("/", 1)[1] for p in written] == ["reform_report_2001-01.xlsx", "reform_report_2001.xlsx"]
+    assert [p.rsplit("/", 1)[1] for p in written] == ["reform_report_2001-01.html", "reform_report_2001-01.xlsx",
+                                                      "reform_report_2001.html", "reform_report_2001.xlsx"]
+    assert "中心积累资金" in (tmp_path / "reports" / "reform_report_2001.html").read_text(encoding="utf-8")
     # January's campus books by hand: revenue 50,000.00 + 20,000.00; cost 30,000.00 + 12,000.50 + 2 × 15,000.00.
     ws = load_workbook(tmp_path / "reports" / "reform_report_2001.xlsx")["中心经营与社会资金"]
     header, *rows = [list(r) for r in ws.iter_rows(values_only=True)]
