@@ -117,3 +117,58 @@ def test_every_seed_file_reconciles_and_bad_rows_were_quarantined(seed_run):
     injected_feeds = {row["feed"] for row in injected}
     for feed in injected_feeds:
         assert feeds.get(feed, 0) > 0, f"bad rows were injected into {feed} but none was quarantined"
+
+
+# (header of the annual workbook, kpi_code, unit): the 全年 row of the finance report for 2001
+REPORT_CELLS = [
+    ("学校节约人员经费（元）", "personnel_cost_saved_yuan", "campus"),
+    ("其中：分流人员节约经费（元）", "personnel_cost_saved_transfer_yuan", "campus"),
+    ("其中：炊事员节约经费（元）", "personnel_cost_saved_cooks_yuan", "campus"),
+    ("节约水电费（元）", "utilities_conservation_saved_yuan", "campus"),
+    ("回收水电费（元）", "utilities_recovered_yuan", "campus"),
+    ("定编管理人员数", "admin_norm_headcount", "campus"),
+    ("管理人员数", "admin_headcount", "campus"),
+    ("精简管理人员数", "admin_posts_saved", "campus"),
+    ("炊事员定编数", "cook_norm_headcount", "campus"),
+    ("社会承担炊事员数", "cooks_borne_by_centre", "campus"),
+    ("中心提供就业岗位", "jobs_provided", "campus"),
+    ("其中：安置学校分流人员", "jobs_school_transfer", "campus"),
+    ("其中：吸收社会人员", "jobs_social_hire", "campus"),
+    ("引入社会资金（元）", "social_capital_in_yuan", "campus"),
+    ("中心积累资金（元）", "centre_surplus_yuan", "campus"),
+    ("满意率", "satisfaction_rate", "utilities"),
+]
+
+
+def test_annual_report_cells_are_the_warehouse_values(seed_run, tmp_path):
+    """The finance office's workbook and HTML page for 2001, read back cell by cell against mart.kpi_value."""
+    from openpyxl import load_workbook
+
+    _, url, run = seed_run
+    assert run.returncode == 0
+    for suffix in (".xlsx", ".html"):
+        out = tmp_path / f"2001{suffix}"
+        proc = subprocess.run([sys.executable, "-m", "campus_logistics", "report", "--year", "2001", "--out", str(out),
+                               "--warehouse", url], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    found = {}
+    for ws in load_workbook(tmp_path / "2001.xlsx").worksheets:
+        header, *rows = [list(r) for r in ws.iter_rows(values_only=True)]
+        unit_col = header.index("单位") if "单位" in header else None
+        for row in rows:
+            if row[0] != "全年":
+                continue
+            unit = row[unit_col] if unit_col is not None else "campus"
+            for head, kpi, u in REPORT_CELLS:
+                if head in header and u == unit:
+                    cell = ws.cell(row=rows.index(row) + 2, column=header.index(head) + 1)
+                    assert cell.data_type == "n", (ws.title, head, cell.value)  # a number, never text
+                    found[(head, u)] = Decimal(str(cell.value))
+    assert set(found) == {(h, u) for h, _, u in REPORT_CELLS}
+    html = (tmp_path / "2001.html").read_text(encoding="utf-8")
+    for head, kpi, unit in REPORT_CELLS:
+        stored = _year_value(url, kpi, unit)
+        assert found[(head, unit)] == stored, (head, found[(head, unit)], stored)
+    # the HTML page's KPI table shows the same figures (yuan with thousands separators and cents)
+    assert f"{_year_value(url, 'personnel_cost_saved_yuan', 'campus'):,.2f}" in html
+    assert f"{_year_value(url, 'social_capital_in_yuan', 'campus'):,.2f}" in html
