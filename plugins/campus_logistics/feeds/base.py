@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import FileRejected
+from ..faults import fault_point
 from ..loading import FileOutcome
 from ..validation import ROW
 
@@ -140,6 +141,7 @@ class Feed(ABC):
                                            f"the file is for {lf.period}, after today ({env.today})")
                     outcomes.append(self.load_file(lf, LoadContext(run_id=env.run_id, conn=conn,
                                                                    pseudonymise=env.pseudonymise, today=env.today)))
+                    fault_point("before_commit")
             except FileRejected as exc:
                 rejected.append(exc)
         return outcomes, rejected
@@ -229,6 +231,7 @@ class CsvReader:
 
     def batches(self) -> Iterator[pd.DataFrame]:
         self._check_encoding_and_header()
+        fault_point("after_gate")
 
         def on_invalid(row):
             self.malformed.append((int(row.number) if row.number is not None else -1, row.text))

@@ -21,7 +21,7 @@ from typing import Any, Iterator, Protocol
 import pandas as pd
 
 from ..errors import FileRejected
-from ..faults import pause_before_commit
+from ..faults import fault_point, pause_before_commit
 from ..loading import FileOutcome, create_quarantine, file_checksum, publish_quality, quarantine_rows, record_validation
 from ..validation import ROW, Rule, validator
 from ..warehouse import connect
@@ -224,12 +224,14 @@ class StagedFeed(Feed):
                 (line, "malformed_row", self.malformed_record(text, p.ctx)) for line, text in p.reader.malformed))
             p.outcome.count_rule("malformed_row", len(p.reader.malformed))
         p.outcome.rows_read = p.reader.rows_read
+        fault_point("before_publish")
         self.publish(cur, p.lf, p.outcome, ref, p.ctx)
         publish_quality(cur, p.outcome, p.ctx.run_id)
         record_validation(cur, self.name, p.lf.name, self.suite, p.outcome.rows_quarantined == 0,
                           self.statistics(p.outcome), p.outcome.rule_counts, p.ctx.run_id)
         self.after_publish(cur, p.lf, p.outcome, ref, p.ctx)
         pause_before_commit(self.name, p.lf.name)  # no-op unless a test injects a fault
+        fault_point("before_commit")
         p.conn.commit()
 
 
