@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -189,3 +190,31 @@ def test_fault_points_are_off_unless_named(monkeypatch):
     monkeypatch.setenv(ENV, "no_such_point")
     with pytest.raises(ValueError, match="unknown fault point"):
         fault_point("mid_copy")
+
+
+def test_two_loads_of_the_same_interval_at_once_equal_one(warehouse, landings, clean, tmp_path):
+    """Two load processes on the same interval: the first holds its file's lock (it waits at the fault
+    point, its file staged and published but not committed) while the second reaches the same file and
+    must wait for it; then both finish. The warehouse equals one clean run: no row twice, none mixed."""
+    _, v2 = landings
+    ready = tmp_path / "ready"
+    first = child(warehouse, v2, fault="before_commit:block", ready=ready)
+    _wait_ready(first, ready)
+    second = child(warehouse, v2)
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        waiting = 0
+        while not waiting and second.poll() is None:  # until the second load queues behind the first's lock
+            waiting = conn.execute("""SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                                      WHERE l.locktype = 'advisory' AND NOT l.granted
+                                        AND a.datname = current_database()""").fetchone()[0]
+            time.sleep(0.05)
+    assert waiting == 1, "the second load did not wait for the first one's file lock"
+    ready.unlink()
+    for proc in (first, second):
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+    assert diff(clean, snapshot(warehouse, history=False)) == ""
+    # each load published every file once: two reconciliation entries per file in the history
+    with psycopg.connect(warehouse) as conn:
+        counts = conn.execute("SELECT file, count(*) FROM quality.file_reconciliation_history GROUP BY 1").fetchall()
+    assert sorted(counts) == [("canteen_20010305.csv", 2), ("canteen_20010306.csv", 2), ("staff_200103.csv", 2)]
