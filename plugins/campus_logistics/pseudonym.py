@@ -95,6 +95,21 @@ class Pseudonymiser:
         return [self(v) for v in values]
 
 
+def pseudonymise_fields(fields: list[str], id_index: int, expected: int, pseudo) -> list[str]:
+    """A malformed row's fields with every field that may hold the identifier pseudonymised.
+
+    With k fields too many (an unquoted comma earlier in the row) the identifier may sit up to k
+    places right of its column; with k too few, up to k places left. All of them are replaced, so no
+    raw identifier reaches the quarantine whatever shifted the row.
+    """
+    out = list(fields)
+    extra, missing = max(0, len(out) - expected), max(0, expected - len(out))
+    for i in range(max(0, id_index - missing), min(len(out) - 1, id_index + extra) + 1):
+        if out[i].strip():
+            out[i] = pseudo(out[i])
+    return out
+
+
 @lru_cache(maxsize=4)
 def _cached(key: bytes) -> Pseudonymiser:
     return Pseudonymiser(key)
