@@ -128,10 +128,12 @@ def test_killed_load_loses_nothing_and_the_retry_completes_it(fault, after_kill,
                                                               clean):
     v1, v2 = landings
     if first_load:  # the reference files are a step of their own, committed before any feed file
+        from campus_logistics.pseudonym import pseudonymiser, verify_key
         from campus_logistics.reference import load_reference
         from campus_logistics.warehouse import connect
 
         with connect(warehouse) as conn:
+            verify_key(conn, pseudonymiser(allow_embedded_fallback=False))
             load_reference(conn, v2)
     else:
         load_in_process(warehouse, v1)  # the warehouse holds the first delivery; the corrected one arrives

@@ -20,6 +20,7 @@ import pyarrow.csv as pacsv
 
 from ..errors import FileRejected
 from ..faults import fault_point
+from ..pseudonym import verify_key
 from ..loading import FileOutcome
 from ..validation import ROW
 
@@ -136,6 +137,7 @@ class Feed(ABC):
             try:
                 with env.connect() as conn:
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (self.name, lf.name))
+                    verify_key(conn, env.pseudonymise)
                     if lf.period > env.today:
                         raise FileRejected(self.name, lf.name, "not_in_future",
                                            f"the file is for {lf.period}, after today ({env.today})")

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..errors import FileRejected
 from ..faults import fault_point, pause_before_commit
+from ..pseudonym import verify_key
 from ..loading import FileOutcome, create_quarantine, file_checksum, publish_quality, quarantine_rows, record_validation
 from ..validation import ROW, Rule, validator
 from ..warehouse import connect
@@ -130,6 +131,7 @@ class StagedFeed(Feed):
         def open_txn(p: _Pending) -> None:
             p.conn = idle.pop() if idle else env.connect()
             p.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (self.name, p.lf.name))
+            verify_key(p.conn, env.pseudonymise)
             # a file's audit queries touch a few thousand rows: parallel workers cost more to start
             p.conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             p.ctx = LoadContext(run_id=env.run_id, conn=p.conn, pseudonymise=env.pseudonymise, today=env.today)
