@@ -79,9 +79,8 @@ def rotate(landing: Path | str, old: Pseudonymiser, new: Pseudonymiser, *, url: 
             cur.execute(f"UPDATE {table} t SET {column} = m.new FROM _rekey m WHERE m.old = t.{column}")
             stats[table] = cur.rowcount
         stats["quality.rejected_rows"] = _rekey_quarantine(cur, mapping, landing)
-        cur.execute("""INSERT INTO quality.pseudonym_key (fingerprint, recorded_at) VALUES (%s, now())
-                       ON CONFLICT (singleton) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,
-                           recorded_at = EXCLUDED.recorded_at""", (new.fingerprint,))
+        cur.execute("""INSERT INTO quality.pseudonym_key (fingerprint) VALUES (%s)
+                       ON CONFLICT (singleton) DO UPDATE SET fingerprint = EXCLUDED.fingerprint""", (new.fingerprint,))
     log.info("pseudonyms re-keyed: %s", stats)
     return stats
 

@@ -4,6 +4,5 @@
 -- pseudonyms and this fingerprint in one transaction.
 CREATE TABLE quality.pseudonym_key (
     singleton    boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    fingerprint  text NOT NULL,
-    recorded_at  timestamptz NOT NULL DEFAULT now()
+    fingerprint  text NOT NULL
 );
