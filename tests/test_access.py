@@ -13,6 +13,8 @@ import pytest
 from tests.conftest import _with_db, drop_database
 from tests.fixtures import purchase, reversal, write_canteen
 
+pytestmark = pytest.mark.server_only  # server-independent: one pass
+
 
 def _as_finance_reader(url: str, query: str):
     with psycopg.connect(url, autocommit=True) as conn:

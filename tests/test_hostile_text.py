@@ -32,6 +32,8 @@ PAYLOADS = [
 ]
 D = date.fromisoformat
 
+pytestmark = pytest.mark.server_only  # server-independent: one pass
+
 
 def _tables(sql) -> list[tuple]:
     return sql("""SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -19,6 +19,8 @@ from tests.warehouse_snapshot import diff, snapshot
 KEY_ENV = "CAMPUS_LOGISTICS_PSEUDONYM_KEY"
 NEW_KEY = "9f1c2b7e4d6a8035c1e2f3a4b5c6d7e8"
 
+pytestmark = pytest.mark.embedded_only  # server-independent: one pass
+
 
 def _load(landing, url=None, start="2001-03-05", end="2001-03-06"):
     from campus_logistics.kpis.compute import recompute
