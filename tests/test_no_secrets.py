@@ -37,8 +37,10 @@ FILES_NEVER_TRACKED = re.compile(
 
 
 def _is_placeholder(value: str) -> bool:
-    """Empty, a documented placeholder, an interpolation (${VAR}, {{ var }}) or a file path."""
-    return value == "" or value in PLACEHOLDERS or bool(INTERPOLATION.match(value)) or value.startswith(("/", "./"))
+    """Empty, a documented placeholder, an interpolation (${VAR}, $(command), {{ var }}, <placeholder>) or a
+    file path."""
+    return (value == "" or value in PLACEHOLDERS or bool(INTERPOLATION.match(value))
+            or value.startswith(("/", "./", "$", "<", "{{")))
 
 
 def find_secrets(path: str, text: str) -> list[str]:
