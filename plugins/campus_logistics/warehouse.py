@@ -44,7 +44,14 @@ def start_embedded(pgdata: Path | None = None) -> str:
     """Start (or attach to) the embedded server and return its ``postgresql://`` URL."""
     pgdata = Path(pgdata or default_pgdata())
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = _pgserver().get_server(pgdata, cleanup_mode=None)
+    import subprocess
+
+    try:
+        server = _pgserver().get_server(pgdata, cleanup_mode=None)
+    except subprocess.SubprocessError:
+        # its first start failed: a killed server's backends may still hold its shared memory for a
+        # moment; the handle is registered all the same, and the restart below retries
+        server = _pgserver().get_server(pgdata, cleanup_mode=None, start=False)
     if not _postmaster_alive(server._postmaster_info):
         _restart_after_unclean_stop(server, pgdata)
     return normalise_url(server.get_uri())
