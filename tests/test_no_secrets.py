@@ -27,12 +27,14 @@ RULES: list[tuple[str, re.Pattern]] = [
     ("the tests' pseudonymisation key outside tests/", re.compile(r"test-key-0123456789abcdef")),
 ]
 URL_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.\-]*://([^/\s:@'\"`]+):([^@\s/'\"`]*)@")
-# KEY: value / KEY=value / "key": "value" where the key names a secret
+# KEY: value / KEY=value / "key": "value" where the key names a secret (not inside ${KEY:?…} interpolation)
 SETTING = re.compile(
-    r"(?i)\b([A-Za-z0-9_.]*(?:password|passwd|secret|token|fernet_key|api_key|private_key|pseudonym_key)"
-    r"[A-Za-z0-9_]*)['\"]?\s*[:=]\s*['\"]?([^\s'\",}#]+)")
+    r"(?i)(?<!\$\{)\b([A-Za-z0-9_.]*(?:password|passwd|secret|token|fernet_key|api_key|private_key|pseudonym_key))"
+    r"(?![A-Za-z0-9_])['\"]?\s*[:=]\s*['\"]?([^\s'\",{}\[#]+)")
+# settings are searched in configuration, not in code, prose or vendored assets (names there are references)
+NOT_CONFIG = re.compile(r"(\.(py|js|mjs|css|html|md|rst|txt|svg|map|png|jpg|lock)$|(^|/)vendor/)")
 FILES_NEVER_TRACKED = re.compile(
-    r"(^|/)(\.env(\..+)?|id_rsa|id_ed25519|.*\.pem|.*\.p12|.*\.pfx|.*\.key|airflow\.cfg|"
+    r"(^|/)(\.env(\.(?!example$|sample$|template$)[^/]+)?|id_rsa|id_ed25519|.*\.pem|.*\.p12|.*\.pfx|.*\.key|airflow\.cfg|"
     r"simple_auth_manager_passwords\.json.*|.*\.kdbx)$")
 
 
@@ -53,7 +55,7 @@ def find_secrets(path: str, text: str) -> list[str]:
         for m in URL_PASSWORD.finditer(line):
             if not _is_placeholder(m.group(2)):
                 found.append(f"{path}:{n}: password in a URL")
-        if not path.endswith(".py"):  # in code, names like `password = conn.password` are references
+        if not NOT_CONFIG.search(path) and not line.lstrip().startswith(("#", "//")):
             for m in SETTING.finditer(line):
                 value = m.group(2)
                 if not _is_placeholder(value) and not value.lower() in {"true", "false", "none", "null"} \
@@ -122,3 +124,11 @@ def test_the_tests_key_is_allowed_only_under_tests():
     line = 'os.environ["CAMPUS_LOGISTICS_PSEUDONYM_KEY"] = "test-key-' + '0123456789abcdef" * 2'
     assert find_secrets("tests/conftest.py", line) == []
     assert find_secrets("plugins/campus_logistics/x.py", line) != []
+
+
+@pytest.mark.parametrize("path, flagged", [
+    (".env", True), ("deploy/.env.production", True), ("certs/server.pem", True), ("var/pseudonym.key", True),
+    ("var/airflow/airflow.cfg", True), (".env.example", False), ("docs/security.md", False),
+])
+def test_files_that_hold_secrets_must_not_be_tracked(path, flagged):
+    assert bool(FILES_NEVER_TRACKED.search(path)) is flagged

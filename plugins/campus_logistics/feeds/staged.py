@@ -22,8 +22,8 @@ import pandas as pd
 
 from ..errors import FileRejected
 from ..faults import fault_point, pause_before_commit
-from ..pseudonym import verify_key
 from ..loading import FileOutcome, create_quarantine, file_checksum, publish_quality, quarantine_rows, record_validation
+from ..pseudonym import verify_key
 from ..validation import ROW, Rule, validator
 from ..warehouse import connect
 from .base import Feed, LandingFile, LoadContext, LoadEnv
