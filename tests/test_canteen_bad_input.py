@@ -360,7 +360,8 @@ def test_malformed_rows_quarantined(row_run):
     rows = sql("SELECT row_number, rule, record FROM quality.rejected_rows WHERE file = %s ORDER BY row_number",
                (file,))
     assert [(n, r) for n, r, _ in rows] == [(3, "malformed_row"), (5, "malformed_row")]
-    assert rows[0][2]["fields"] == ["X1", _hmac(CARD), "学生", "2001-05-01 12:30:00", "第一食堂"]
+    # 4 fields short: the card may have shifted left into the 流水号's place, so both are pseudonymised
+    assert rows[0][2]["fields"] == [_hmac("X1"), _hmac(CARD), "学生", "2001-05-01 12:30:00", "第一食堂"]
     assert rows[1][2]["fields"][1] == _hmac(CARD) and len(rows[1][2]["fields"]) == 10
     _no_raw_cards(sql)
 

@@ -52,6 +52,11 @@ def _kpis(sql, grain=None):
     return {(k, u, g, p): (v, b) for k, u, g, p, v, b in sql(q) if grain is None or g == grain}
 
 
+def _reconciled(sql) -> dict:
+    return {f: tuple(r) for f, *r in sql("SELECT file, rows_read, rows_loaded, rows_quarantined, rows_duplicate "
+                                         "FROM quality.file_reconciliation WHERE feed = 'meters'")}
+
+
 def _daily(sql):
     return {(m, str(day)): c for m, day, c in sql("SELECT meter_id, day, consumption FROM core.meter_daily")}
 
@@ -183,6 +188,8 @@ def test_first_day_without_previous_reading_is_unknown_not_zero(landing, sql):
         write_meters(landing, day)
     result = _load(landing, D1, D3)
     assert result.rejected == []
+    # 5 meters × 4 readings a day (W2 silent on 03-03: 4 × 4), every one loaded
+    assert _reconciled(sql) == {F1: (20, 20, 0, 0), F2: (20, 20, 0, 0), F3: (16, 16, 0, 0)}
     rows = sql("SELECT meter_id, readings, prev_register, consumption FROM core.meter_daily WHERE day = %s "
                "ORDER BY meter_id", (D1,))
     assert rows == [(m, 4, None, None) for m in ("E1", "E2", "E3", "W1", "W2")]
@@ -442,6 +449,7 @@ def test_missing_file_fails_the_run(landing, sql):
     write_scenario(landing, days=("2001-02-28", D1, D3))
     result = run_feed("meters", landing, d(D1), d(D3), run_id="missing")
     assert [(r["file"], r["rule"]) for r in result.rejected] == [(F2, "file_present")]
+    assert _reconciled(sql) == {F1: (20, 20, 0, 0), F3: (16, 16, 0, 0)}  # the missing day reconciles nothing
     # 03-03 has no previous day (neither loaded nor in the landing zone): unknown, not 0
     assert {c for (m, day), c in _daily(sql).items() if day == D3} == {None}
 

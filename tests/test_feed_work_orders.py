@@ -318,6 +318,7 @@ def test_bad_file_is_rejected(landing, sql, kind, raw, rule):
     assert [r["rule"] for r in result.rejected] == [rule], kind
     assert "work_orders_20010305.json" in result.rejected[0]["message"]
     assert sql("SELECT count(*) FROM core.work_order_version")[0][0] == 0
+    assert sql("SELECT count(*) FROM quality.file_reconciliation")[0][0] == 0  # a failed file reconciles nothing
     assert sql("SELECT success, failed_rules ? %s FROM quality.validation_result WHERE feed = %s", (rule, FEED)) == [
         (False, True)]
 

@@ -125,3 +125,43 @@ def test_embedded_server_starts_stops_and_keeps_its_data(tmp_path):
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT x FROM kept").fetchall() == [(42,)]
     assert stop_embedded(pgdata) is True
+
+
+@pytest.mark.embedded_only
+def test_embedded_server_survives_an_unclean_stop(tmp_path):
+    """The embedded server's postmaster is SIGKILLed with a transaction open: a new process starts it
+    again (crash recovery), committed data is all there and the open transaction is not."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from campus_logistics.warehouse import start_embedded, stop_embedded
+
+    pgdata = tmp_path / "wh"
+    url = start_embedded(pgdata)
+    migrate(url)
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO mart.kpi_value (kpi_code, unit_code, grain, period_start, value, unit) "
+                     "VALUES ('canteen_revenue_yuan', 'campus', 'day', '2001-03-05', 12.50, 'yuan')")
+    open_txn = psycopg.connect(url)
+    open_txn.execute("INSERT INTO mart.kpi_value (kpi_code, unit_code, grain, period_start, value, unit) "
+                     "VALUES ('canteen_revenue_yuan', 'campus', 'day', '2001-03-06', 99, 'yuan')")
+    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    os.kill(postmaster, signal.SIGKILL)
+    open_txn.close()
+    # a new process (the next task) finds the server dead and starts it again
+    out = subprocess.run([sys.executable, "-c", "import sys; from campus_logistics.warehouse import start_embedded; "
+                          "print(start_embedded(sys.argv[1]))", str(pgdata)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int((pgdata / "postmaster.pid").read_text().split()[0]) != postmaster
+    try:
+        # and this process, whose handle still points at the dead server, reaches the new one
+        url = start_embedded(pgdata)
+        with psycopg.connect(url) as conn:
+            rows = conn.execute("SELECT period_start::text, value FROM mart.kpi_value").fetchall()
+            assert migrate(url) == []  # the schema survived whole
+        assert [(d, str(v)) for d, v in rows] == [("2001-03-05", "12.50")]
+    finally:
+        stop_embedded(pgdata)

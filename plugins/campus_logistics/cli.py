@@ -12,6 +12,9 @@ The Airflow DAGs are the product; the command line only drives them:
 * ``report --year Y [--month M] --out FILE`` writes the annual (or monthly) finance report; the
   format follows FILE's suffix (``.xlsx``).
 * ``airflow`` starts Airflow locally (standalone) with the project's DAGs.
+* ``pseudonym rotate --landing DIR --old-key-env VAR --new-key-env VAR`` re-keys every stored
+  pseudonym in one transaction (docs/security.md); the keys are read from the named environment
+  variables, never from the command line.
 """
 
 from __future__ import annotations
@@ -75,6 +78,15 @@ def cmd_run(args) -> int:
         return 2
     os.environ["CAMPUS_LOGISTICS_LANDING"] = str(landing)
     url = _setup_warehouse(args.warehouse)
+    from .errors import ConfigurationError
+    from .pipeline import is_embedded
+    from .pseudonym import load_key
+
+    try:  # before any DAG runs: personal identifiers are never stored without a proper key
+        load_key(allow_embedded_fallback=is_embedded(url))
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from .airflow_runtime import DagRunFailed, ensure_metadata_db, prepare_airflow_env, run_dag
 
     prepare_airflow_env()
@@ -199,6 +211,32 @@ def cmd_airflow(args) -> int:
     return 0
 
 
+def cmd_pseudonym(args) -> int:
+    from .errors import ConfigurationError
+    from .pseudonym import Pseudonymiser, check_strength
+    from .rekey import rotate
+
+    keys = []
+    for var in (args.old_key_env, args.new_key_env):
+        value = os.environ.get(var)
+        if not value:
+            print(f"error: environment variable {var} is not set", file=sys.stderr)
+            return 2
+        keys.append(value)
+    try:
+        old = Pseudonymiser(keys[0].encode())
+        new = Pseudonymiser(check_strength(keys[1], f"the new key (${args.new_key_env})"))
+        url = _setup_warehouse(args.warehouse)
+        stats = rotate(Path(args.landing), old, new, url=url)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("re-keyed: " + ", ".join(f"{k} {v:,}" for k, v in stats.items()))
+    print(f"now set the new key where the loads read it (Airflow variable 'pseudonym_key' or "
+          f"CAMPUS_LOGISTICS_PSEUDONYM_KEY); loads with the old key are refused from now on")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet()
     p = argparse.ArgumentParser(prog="python -m campus_logistics", description=__doc__.split("\n\n")[0])
@@ -247,6 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--landing", help="landing directory the DAGs read (CAMPUS_LOGISTICS_LANDING)")
     a.add_argument("--warehouse")
     a.set_defaults(func=cmd_airflow)
+
+    ps = sub.add_parser("pseudonym", help="pseudonymisation key management")
+    ps.add_argument("action", choices=["rotate"])
+    ps.add_argument("--landing", required=True, help="landing directory holding every file ever loaded")
+    ps.add_argument("--old-key-env", required=True, help="name of the environment variable holding the current key")
+    ps.add_argument("--new-key-env", required=True, help="name of the environment variable holding the new key")
+    ps.add_argument("--warehouse", help="postgresql:// URL; default: the embedded warehouse")
+    ps.set_defaults(func=cmd_pseudonym)
 
     args = p.parse_args(argv)
     return args.func(args)

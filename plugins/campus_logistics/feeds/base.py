@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import FileRejected
+from ..faults import fault_point
+from ..pseudonym import verify_key
 from ..loading import FileOutcome
 from ..validation import ROW
 
@@ -135,11 +137,13 @@ class Feed(ABC):
             try:
                 with env.connect() as conn:
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (self.name, lf.name))
+                    verify_key(conn, env.pseudonymise)
                     if lf.period > env.today:
                         raise FileRejected(self.name, lf.name, "not_in_future",
                                            f"the file is for {lf.period}, after today ({env.today})")
                     outcomes.append(self.load_file(lf, LoadContext(run_id=env.run_id, conn=conn,
                                                                    pseudonymise=env.pseudonymise, today=env.today)))
+                    fault_point("before_commit")
             except FileRejected as exc:
                 rejected.append(exc)
         return outcomes, rejected
@@ -199,6 +203,7 @@ class CsvReader:
             except UnicodeDecodeError:
                 raise self._reject("encoding", "header is not valid UTF-8 (GBK/GB18030 export?); this feed must be UTF-8") from None
         cols = self._split(header)
+        self._check_no_nul()
         missing = [c for c in self.spec.columns if c not in cols]
         extra = [c for c in cols if c not in self.spec.columns]
         dup = sorted({c for c in cols if cols.count(c) > 1})
@@ -212,6 +217,21 @@ class CsvReader:
                 parts.append(f"duplicated column(s) {dup}")
             raise self._reject("header", "; ".join(parts) + f" (expected {list(self.spec.columns)})")
         self.header = cols
+
+    def _check_no_nul(self) -> None:
+        """A NUL byte never occurs in a text export (a corrupt transfer, a binary file) and PostgreSQL
+        text cannot hold one: the file fails, naming the line. One pass over the bytes, in blocks."""
+        line, pos = 1, -1
+        with open(self.lf.path, "rb") as f:
+            for block in iter(lambda: f.read(BLOCK_SIZE), b""):
+                pos = block.find(b"\x00")
+                if pos >= 0:
+                    line += block.count(b"\n", 0, pos)
+                    break
+                line += block.count(b"\n")
+        if pos >= 0:
+            raise self._reject("no_nul_bytes", f"line {line} holds a NUL byte (0x00): a corrupt or binary export, "
+                               "not text (PostgreSQL text cannot hold it)")
 
     @staticmethod
     def _split(line: str) -> list[str]:
@@ -229,6 +249,7 @@ class CsvReader:
 
     def batches(self) -> Iterator[pd.DataFrame]:
         self._check_encoding_and_header()
+        fault_point("after_gate")
 
         def on_invalid(row):
             self.malformed.append((int(row.number) if row.number is not None else -1, row.text))

@@ -13,6 +13,7 @@ import csv
 import pandas as pd
 
 from ..loading import FileOutcome, collapse_duplicates, copy_frame
+from ..pseudonym import pseudonymise_fields
 from ..validation import ROW, Rule
 from .base import CsvReader, CsvSpec, LandingFile, LoadContext, nullify
 from .staged import StagedFeed
@@ -195,7 +196,5 @@ def _record(row: dict, pseudo) -> dict:
 
 
 def _malformed_record(text: str, pseudo) -> dict:
-    fields = next(csv.reader([text]), [])
-    if len(fields) > CARD_COL and fields[CARD_COL].strip():
-        fields[CARD_COL] = pseudo(fields[CARD_COL])
+    fields = pseudonymise_fields(next(csv.reader([text]), []), CARD_COL, len(COLUMNS), pseudo)
     return {"fields": fields, "field_count": len(fields), "expected": len(COLUMNS)}

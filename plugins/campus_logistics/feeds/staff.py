@@ -47,6 +47,7 @@ import pandas as pd
 from ..errors import FileRejected
 from ..loading import (QUARANTINE, FileOutcome, copy_frame, create_quarantine, file_checksum, publish_quality,
                        quarantine_rows, record_validation)
+from ..pseudonym import pseudonymise_fields
 from ..validation import ROW, Rule, validator
 from .base import CsvReader, CsvSpec, Feed, LandingFile, LoadContext, nullify
 
@@ -138,8 +139,8 @@ def record_with_pseudonym(row: dict, columns, id_column: str | None, pseudo) -> 
 
 def malformed_record(text: str, columns, id_index: int | None, pseudo) -> dict:
     fields = next(csv.reader([text]), [])
-    if id_index is not None and len(fields) > id_index and fields[id_index].strip():
-        fields[id_index] = pseudo(fields[id_index])
+    if id_index is not None:
+        fields = pseudonymise_fields(fields, id_index, len(columns), pseudo)
     return {"fields": fields, "field_count": len(fields), "expected": len(columns)}
 
 

@@ -21,8 +21,9 @@ from typing import Any, Iterator, Protocol
 import pandas as pd
 
 from ..errors import FileRejected
-from ..faults import pause_before_commit
+from ..faults import fault_point, pause_before_commit
 from ..loading import FileOutcome, create_quarantine, file_checksum, publish_quality, quarantine_rows, record_validation
+from ..pseudonym import verify_key
 from ..validation import ROW, Rule, validator
 from ..warehouse import connect
 from .base import Feed, LandingFile, LoadContext, LoadEnv
@@ -130,6 +131,7 @@ class StagedFeed(Feed):
         def open_txn(p: _Pending) -> None:
             p.conn = idle.pop() if idle else env.connect()
             p.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (self.name, p.lf.name))
+            verify_key(p.conn, env.pseudonymise)
             # a file's audit queries touch a few thousand rows: parallel workers cost more to start
             p.conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             p.ctx = LoadContext(run_id=env.run_id, conn=p.conn, pseudonymise=env.pseudonymise, today=env.today)
@@ -224,12 +226,14 @@ class StagedFeed(Feed):
                 (line, "malformed_row", self.malformed_record(text, p.ctx)) for line, text in p.reader.malformed))
             p.outcome.count_rule("malformed_row", len(p.reader.malformed))
         p.outcome.rows_read = p.reader.rows_read
+        fault_point("before_publish")
         self.publish(cur, p.lf, p.outcome, ref, p.ctx)
         publish_quality(cur, p.outcome, p.ctx.run_id)
         record_validation(cur, self.name, p.lf.name, self.suite, p.outcome.rows_quarantined == 0,
                           self.statistics(p.outcome), p.outcome.rule_counts, p.ctx.run_id)
         self.after_publish(cur, p.lf, p.outcome, ref, p.ctx)
         pause_before_commit(self.name, p.lf.name)  # no-op unless a test injects a fault
+        fault_point("before_commit")
         p.conn.commit()
 
 

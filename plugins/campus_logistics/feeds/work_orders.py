@@ -52,6 +52,7 @@ record is the element as delivered.
 from __future__ import annotations
 
 import json
+import re
 from typing import Iterator
 
 import numpy as np
@@ -312,6 +313,11 @@ def read_array(feed: str, lf: LandingFile) -> list:
         raise FileRejected(feed, lf.name, "encoding",
                            f"not valid UTF-8 (GBK export?): {exc}; this feed must be UTF-8 JSON") from None
     text = text.lstrip("\ufeff")
+    nul = re.search(r"\x00|(?<!\\)(?:\\\\)*\\u0000", text)  # a NUL byte, or the JSON escape of one
+    if nul:
+        raise FileRejected(feed, lf.name, "no_nul_bytes",
+                           f"line {text.count(chr(10), 0, nul.start()) + 1} holds a NUL character (0x00 or \\u0000): "
+                           "PostgreSQL text cannot hold it; a corrupt export")
 
     def not_json(constant: str):  # NaN/Infinity are Python's extension, not JSON (RFC 8259)
         raise ValueError(f"{constant} is not a JSON value")

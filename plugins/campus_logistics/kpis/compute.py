@@ -15,6 +15,7 @@ import logging
 from datetime import date, timedelta
 from typing import Iterable
 
+from ..faults import fault_point
 from ..paths import kpi_sql
 from ..warehouse import connect
 from .catalog import GROUPS, KPI, Group, all_kpis
@@ -168,6 +169,7 @@ def recompute(days: Iterable[date | str] = (), *, feeds: Iterable[str] | None = 
             if g.after is not None:
                 g.after(cur, periods["day"], run_id)
             rows[g.name] = n
+        fault_point("kpi_recompute")
     periods = periods_for(all_days)
     summary = {"days": len(all_days), "months": len(periods["month"]), "years": [d.year for d in periods["year"]],
                "rows": rows}
