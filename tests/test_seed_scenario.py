@@ -172,3 +172,52 @@ def test_annual_report_cells_are_the_warehouse_values(seed_run, tmp_path):
     # the HTML page's KPI table shows the same figures (yuan with thousands separators and cents)
     assert f"{_year_value(url, 'personnel_cost_saved_yuan', 'campus'):,.2f}" in html
     assert f"{_year_value(url, 'social_capital_in_yuan', 'campus'):,.2f}" in html
+
+
+def test_reform_kpis_page_shows_the_seed_year(seed_run, tmp_path):
+    """The Airflow UI's Reform KPIs page (the plugin's renderer) on the seed year: the latest month's
+    values per unit are mart.kpi_value's, and the page renders in headless Chromium (screenshot:
+    tests/artifacts/reform_kpis_seed.png). The plugin inside a real api-server: tests/test_ui_plugin.py."""
+    import re
+    import shutil
+    from html import unescape
+    from pathlib import Path
+
+    import psycopg
+
+    from campus_logistics.reports.html import fmt_value
+    from campus_logistics.ui.pages import reform_page
+
+    _, url, run = seed_run
+    assert run.returncode == 0
+    with psycopg.connect(url) as conn:
+        html = reform_page(conn)
+        december = conn.execute(
+            """SELECT v.kpi_code, v.unit_code, v.value, d.unit FROM mart.kpi_value v
+               JOIN mart.kpi_definition d USING (kpi_code)
+               WHERE v.grain = 'month' AND v.period_start = '2001-12-01'
+                 AND (v.kpi_code, v.unit_code) IN (('personnel_cost_saved_yuan', 'campus'),
+                     ('utilities_saved_total_yuan', 'campus'), ('centre_surplus_yuan', 'campus'),
+                     ('jobs_provided', 'campus'), ('repair_on_time_rate', 'campus'))""").fetchall()
+    assert len(december) == 5
+    assert "图表 Charts — 2001年12月" in html
+    for kpi, unit, value, kind in december:
+        row = re.search(rf"<tr data-kpi='{kpi}' data-unit='{unit}'>(.*?)</tr>", html)
+        assert row, (kpi, unit)
+        assert "month 2001-12-01" in row.group(1)
+        shown = re.search(r"<td class='num value'>(.*?)</td>", row.group(1)).group(1)
+        assert unescape(shown) == fmt_value(value, kind), (kpi, unit, shown, value)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Debian chromium is not installed (make browser installs it as root)")
+    page = tmp_path / "reform.html"
+    page.write_text(html, encoding="utf-8")
+    artifacts = Path(__file__).resolve().parent / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shot = artifacts / "reform_kpis_seed.png"
+    shot.unlink(missing_ok=True)
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2400",
+                    f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000
