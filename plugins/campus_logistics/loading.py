@@ -152,17 +152,16 @@ def record_validation(conn_or_cur, feed: str, file: str, suite: str, success: bo
 
 
 def collapse_duplicates(cur, *, stage: str, core: str, key: str, content: Sequence[str], file: str,
-                        outcome: FileOutcome, key_table: str | None = None,
-                        partition_column: str | None = None) -> None:
+                        outcome: FileOutcome, key_table: str, partition_column: str) -> None:
     """Audit step for event feeds whose rows never change once written (one row per ``key``).
 
     Within the file, and against rows other files already put in ``core``: an identical repeat
     is a duplicate collapsed (counted, not loaded); the same key with different content is a
     conflict, quarantined with rule ``duplicate_id_conflict``. The first occurrence wins.
 
-    With ``key_table`` (``key``, ``partition_column``, ``source_file`` of every loaded row), ids other
-    files own are looked up there, and their rows in ``core`` by (key, partition column): one probe
-    each instead of one per partition of ``core``.
+    Ids other files own are looked up in ``key_table`` (``key``, ``partition_column``, ``source_file`` of
+    every loaded row), and their rows in the partitioned ``core`` by (key, partition column): one
+    probe each instead of one per partition of ``core``.
     """
     row = "ROW(" + ", ".join(f"s.{c}" for c in content) + ")::text"
     # only keys seen twice in the file, or already owned by another file, need comparing
@@ -178,11 +177,8 @@ def collapse_duplicates(cur, *, stage: str, core: str, key: str, content: Sequen
     cur.execute("DELETE FROM _dups WHERE rn = 1")
     # earlier files already own these keys: compare with what they loaded
     core_row = "ROW(" + ", ".join(f"c.{c}" for c in content) + ")::text"
-    if key_table:
-        owned = (f"{stage} s JOIN {key_table} k ON k.{key} = s.{key} AND k.source_file <> %s "
-                 f"JOIN {core} c ON c.{key} = k.{key} AND c.{partition_column} = k.{partition_column}")
-    else:
-        owned = f"{stage} s JOIN {core} c ON c.{key} = s.{key} AND c.source_file <> %s"
+    owned = (f"{stage} s JOIN {key_table} k ON k.{key} = s.{key} AND k.source_file <> %s "
+             f"JOIN {core} c ON c.{key} = k.{key} AND c.{partition_column} = k.{partition_column}")
     cur.execute(
         f"""INSERT INTO _dups (_line, key, h, first_h, rn)
             SELECT s._line, s.{key}, md5({row}), md5({core_row}), 1
