@@ -8,11 +8,25 @@ with charts over ``mart.kpi_value``.
 from __future__ import annotations
 
 import os
-from importlib import import_module
 from pathlib import Path
 
-# output suffix -> module in this package defining ``write(report, path)``
-WRITERS = {".xlsx": "excel", ".html": "html"}
+
+def _write_xlsx(year: int, month: int | None, url: str | None, path: Path) -> None:
+    from .data import load_report
+    from .excel import write
+
+    write(load_report(year, month, url=url), path)
+
+
+def _write_html(year: int, month: int | None, url: str | None, path: Path) -> None:
+    from ..warehouse import resolve_url
+    from .html import write_html_report  # the charts read mart.kpi_value themselves
+
+    write_html_report(resolve_url(url), year, month, path)
+
+
+# output suffix -> writer(year, month, url, path)
+WRITERS = {".xlsx": _write_xlsx, ".html": _write_html}
 REPORT_DIR_ENV = "CAMPUS_LOGISTICS_REPORT_DIR"
 REPORT_FORMATS_ENV = "CAMPUS_LOGISTICS_REPORT_FORMATS"
 
@@ -34,24 +48,17 @@ def writer_for(path: Path | str):
     if suffix not in WRITERS:
         raise ValueError(f"unsupported report format {suffix or '(none)'!r} for {path}: "
                          f"use one of {', '.join(sorted(WRITERS))}")
-    return import_module(f"{__name__}.{WRITERS[suffix]}")
+    return WRITERS[suffix]
 
 
 def write_report(out: Path | str, year: int, month: int | None = None, *, url: str | None = None) -> Path:
     """Write the monthly (``month`` given) or annual report to ``out``; the format follows its suffix."""
-    from .data import load_report
-
     out = Path(out)
     writer = writer_for(out)  # fail on a bad suffix before querying
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     try:
-        if out.suffix.lower() == ".html":  # the charts read mart.kpi_value themselves
-            from ..warehouse import resolve_url
-
-            writer.write_html_report(resolve_url(url), year, month, tmp)
-        else:
-            writer.write(load_report(year, month, url=url), tmp)
+        writer(year, month, url, tmp)
         os.replace(tmp, out)  # readers never see a half-written file
     finally:
         tmp.unlink(missing_ok=True)
