@@ -49,7 +49,7 @@ def machine_info(url: str) -> dict:
             info["cpu"] = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "?")
         with open("/proc/meminfo") as f:
             info["memory_gib"] = round(int(f.readline().split()[1]) / 1024 / 1024, 1)
-    except OSError:
+    except OSError:  # not Linux: the report says "?" for CPU and memory
         pass
     with psycopg.connect(url) as conn:
         info["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
@@ -318,6 +318,10 @@ def replicate_year(url: str, start: date) -> dict:
 
     with psycopg.connect(url) as conn:
         first = start.replace(day=1)
+        month = {"lo": first, "hi": (first + timedelta(days=32)).replace(day=1)}
+        cols = [r[0] for r in conn.execute(
+            """SELECT column_name FROM information_schema.columns WHERE table_schema = 'core'
+               AND table_name = 'meter_daily' ORDER BY ordinal_position""")]
         conn.execute("SELECT core.ensure_canteen_partitions(%s, (%s::date + interval '12 months')::date)",
                      (first, first))
         for k in range(1, 12):
@@ -329,16 +333,13 @@ def replicate_year(url: str, start: date) -> dict:
                            outlet_code, unit_code, terminal, amount_yuan, txn_type, orig_txn_id || '~{k}',
                            source_file || '~{k}', run_id
                     FROM core.canteen_txn WHERE txn_date >= %(lo)s AND txn_date < %(hi)s""",
-                {"lo": first, "hi": (first + timedelta(days=32)).replace(day=1)})
+                month)
             conn.execute(
                 f"""INSERT INTO core.canteen_txn_key (txn_id, txn_date, source_file, txn_type, orig_txn_id)
                     SELECT txn_id || '~{k}', (txn_date + {shift})::date, source_file || '~{k}', txn_type,
                            orig_txn_id || '~{k}'
                     FROM core.canteen_txn_key WHERE txn_date >= %(lo)s AND txn_date < %(hi)s AND txn_id NOT LIKE '%%~%%'""",
-                {"lo": first, "hi": (first + timedelta(days=32)).replace(day=1)})
-            cols = [r[0] for r in conn.execute(
-                """SELECT column_name FROM information_schema.columns WHERE table_schema = 'core'
-                   AND table_name = 'meter_daily' ORDER BY ordinal_position""")]
+                month)
             shifted = {"day": f"(day + {shift})::date"}
             for c in ("first_read_at", "last_read_at", "prev_read_at"):
                 shifted[c] = f"{c} + {shift}"
@@ -347,7 +348,7 @@ def replicate_year(url: str, start: date) -> dict:
                     SELECT {', '.join(shifted.get(c, c) for c in cols)}
                     FROM core.meter_daily WHERE day >= %(lo)s AND day < %(hi)s
                     ON CONFLICT DO NOTHING""",
-                {"lo": first, "hi": (first + timedelta(days=32)).replace(day=1)})
+                month)
             conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ANALYZE")

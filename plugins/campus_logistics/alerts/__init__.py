@@ -42,7 +42,7 @@ class Delivery:
 
 
 class AlertDeliveryFailed(RuntimeError):
-    pass
+    """A configured channel could not deliver: the task fails so Airflow retries it."""
 
 
 def send(alert: Alert) -> Delivery:
