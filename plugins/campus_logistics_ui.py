@@ -13,6 +13,6 @@ class CampusLogisticsUIPlugin(AirflowPlugin):
          "category": "browse"},
         {"name": "Data quality", "href": f"{URL_PREFIX}/quality", "url_route": "data-quality", "destination": "nav",
          "category": "browse"},
-        {"name": "Data Docs (GX)", "href": f"{URL_PREFIX}/data-docs/index.html", "url_route": "data-docs",
+        {"name": "Data Docs (GX)", "href": f"{URL_PREFIX}/data-docs/", "url_route": "data-docs",
          "destination": "nav", "category": "browse"},
     ]

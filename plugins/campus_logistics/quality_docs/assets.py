@@ -84,3 +84,57 @@ def rewrite_page(page: Path, site: Path) -> bool:
 def external_assets(page_text: str) -> list[str]:
     """Resources a page would still fetch from another host (should be none)."""
     return [m.group(0) for m in EXTERNAL_ASSET.finditer(page_text)]
+
+
+def _gx_static() -> Path:
+    from great_expectations.render import view
+
+    return Path(view.__file__).resolve().parent / "static"
+
+
+def static_file(rel: str) -> Path | None:
+    """The source of the site's ``static/<rel>`` when it is one of the vendored assets or one of GX's
+    own static files (styles, fonts, images), else None.
+
+    Served without login (a sandboxed Data Docs page fetches them without cookies), so the file is
+    looked up in the vendored copies and GX's package, never in the built site: no data can be
+    reached this way.
+    """
+    if rel.startswith("vendor/"):
+        base, name = VENDOR_DIR.resolve(), rel[len("vendor/"):]
+        allowed = name in set(CDN_ASSETS.values()) or name.startswith("fontawesome-free@6.6.0/webfonts/")
+    else:
+        base, name = _gx_static(), rel
+        allowed = True
+    if not allowed or not name:
+        return None
+    target = (base / name).resolve()
+    return target if base in target.parents and target.is_file() else None
+
+
+# Served pages run sandboxed at an opaque origin, and a navigation such a frame starts itself goes
+# without the UI's cookie (SameSite=Lax): framed, a page asks its parent (the plugin's Data Docs
+# frame, ``ui/app.py``) to open a link instead; opened on its own, it navigates as usual.
+FRAMED_NAVIGATION_JS = """
+function campusDataDocsOpen(href) {
+  var url = new URL(href, location.href).href;
+  if (window.parent !== window) { window.parent.postMessage({campusDataDocs: url}, "*"); } else { location.href = url; }
+}
+document.addEventListener("click", function (e) {
+  var a = e.target.closest ? e.target.closest("a[href]") : null;
+  if (!a || window.parent === window) return;
+  var url = new URL(a.getAttribute("href"), location.href);
+  if (url.pathname === location.pathname && url.search === location.search) return;
+  e.preventDefault();
+  campusDataDocsOpen(url.href);
+}, true);
+"""
+_ROW_LINK = 'window.location = $element.data("href");'  # GX's index: a row opens its validation page
+
+
+def framed_navigation(page_html: str) -> str:
+    """A Data Docs page whose links work inside the plugin's sandboxed frame."""
+    page_html = page_html.replace(_ROW_LINK, 'campusDataDocsOpen($element.data("href"));')
+    script = f"<script>{FRAMED_NAVIGATION_JS}</script>"
+    at = page_html.rfind("</body>")
+    return page_html + script if at < 0 else page_html[:at] + script + page_html[at:]

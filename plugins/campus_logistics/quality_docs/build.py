@@ -7,7 +7,10 @@ site (``<docs dir>/site``) for the new results only, and rewrites the new pages 
 The in-memory store is emptied either way, so a long-lived worker does not accumulate results.
 
 Before anything is written, results are trimmed to GX's 20-value samples and values of personal
-columns (card numbers, staff ids) are replaced by their pseudonyms, as in the quarantine.
+columns (card numbers, staff ids) are replaced by their pseudonyms, as in the quarantine. GX writes
+table cells (unexpected values, observed values) into its pages without escaping, so every text a
+result carries (besides the expectation arguments, which GX's string templates escape) is
+HTML-escaped first: a value from a file shows as text, never as markup or script.
 ``CAMPUS_LOGISTICS_DATA_DOCS_DIR`` moves the docs (default ``<repo>/var/data_docs``);
 ``CAMPUS_LOGISTICS_DATA_DOCS=off`` turns the build off; ``CAMPUS_LOGISTICS_DATA_DOCS_KEEP`` bounds
 how many results the site keeps (the oldest are dropped; default 500).
@@ -16,6 +19,7 @@ how many results the site keeps (the oldest are dropped; default 500).
 from __future__ import annotations
 
 import fcntl
+import html
 import logging
 import os
 import re
@@ -96,8 +100,33 @@ def _file_lock(root: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def escape_text(value):
+    """``value`` with every string in it (dict keys too, nested lists and dicts) HTML-escaped."""
+    if isinstance(value, str):
+        return html.escape(value, quote=True)
+    if isinstance(value, dict):
+        return {escape_text(k): escape_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(escape_text(v) for v in value)
+    return value
+
+
+def _escape_result(result) -> None:
+    """HTML-escape, in place, the texts of a suite result that GX may write into its pages raw
+    (table cells: unexpected values, observed values, exception messages, meta). Expectation
+    arguments (e.g. a value set from a reference file) go through GX's string templates, which
+    escape them already."""
+    for res in result.results:
+        if res.result:
+            res.result = escape_text(res.result)
+        if res.exception_info:
+            res.exception_info = escape_text(res.exception_info)
+    result.meta.update(escape_text(dict(result.meta)))
+
+
 def scrub(result, pseudonymise: Callable[[str], str] | None) -> None:
-    """Trim one suite result to samples and pseudonymise personal columns' values, in place."""
+    """Trim one suite result to samples, pseudonymise personal columns' values and HTML-escape every
+    text, in place."""
 
     def pseudo(v):
         if v is None or pseudonymise is None:
@@ -123,6 +152,7 @@ def scrub(result, pseudonymise: Callable[[str], str] | None) -> None:
             for item in r.get("partial_unexpected_counts") or []:
                 if isinstance(item, dict) and "value" in item:
                     item["value"] = pseudo(item["value"])
+    _escape_result(result)
 
 
 def _drain_memory_store() -> list:
@@ -169,10 +199,10 @@ def publish(feed: str, run_id: str, pseudonymise: Callable[[str], str] | None = 
             drained.sort(key=lambda kr: kr[0].run_id.run_time)
             run_name = _safe(run_id)
             for i, (key, result) in enumerate(drained, 1):
-                scrub(result, pseudonymise)
                 suite = re.sub(r"_\d+$", "", key.expectation_suite_identifier.name)  # validator cache suffix
                 result.suite_name = suite
                 result.meta["feed"], result.meta["airflow_run_id"] = feed, run_id
+                scrub(result, pseudonymise)
                 new_key = ValidationResultIdentifier(
                     ExpectationSuiteIdentifier(suite), RunIdentifier(run_name=run_name, run_time=key.run_id.run_time),
                     f"{feed}-batch{i:03d}")

@@ -26,7 +26,7 @@ def page(title: str, body: str) -> str:
     return (f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>{escape(title)}</title>"
             f"<style>{PAGE_CSS}</style></head><body>"
             "<nav class='tabs'><a href='./'>Reform KPIs 改革指标</a><a href='quality'>Data quality 数据质量</a>"
-            "<a href='data-docs/index.html'>Data Docs (Great Expectations)</a></nav>"
+            "<a href='data-docs/'>Data Docs (Great Expectations)</a></nav>"
             f"{body}</body></html>")
 
 
