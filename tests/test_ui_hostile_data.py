@@ -149,7 +149,9 @@ def test_no_value_from_a_file_runs_as_script_on_any_page(browser, server, scenar
     base = server["base"]
     ctx, page, requests = _page(browser, server, offline=True)
     ran: list[str] = []
+    refused: list[str] = []  # what the CSP stopped: nothing may need stopping, since nothing got in
     page.on("console", lambda m: ran.append(m.text) if MARKER in m.text else None)
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     page.on("dialog", lambda d: (ran.append(f"dialog {d.message}"), d.dismiss()))
     texts: dict[str, str] = {}
 
@@ -174,6 +176,7 @@ def test_no_value_from_a_file_runs_as_script_on_any_page(browser, server, scenar
             assert external_assets((scenario["docs"] / "site" / rel).read_text(encoding="utf-8")) == [], rel
             visit(f"/reform/data-docs/{rel}")
         assert ran == [], ran
+        assert refused == [], refused
         assert beacon == [], beacon
         assert all(u.startswith(base + "/") for u in requests), [u for u in requests if not u.startswith(base)]
         # the payloads are there, as text: in the rejected rows' records and in the Data Docs' unexpected values
@@ -189,12 +192,15 @@ def test_data_docs_run_sandboxed_at_an_opaque_origin(browser, server):
     """GX's scripts work in the frame, but cannot read the Airflow API (nor send anything)."""
     base = server["base"]
     ctx, page, requests = _page(browser, server, offline=True)
+    refused: list[str] = []  # GX's own pages must work under their CSP
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     try:
         page.goto(base + "/reform/data-docs/", wait_until="networkidle")
         assert page.locator("iframe").get_attribute("sandbox") == "allow-scripts"
         [frame] = [f for f in page.frames if f.url.endswith("/reform/data-docs/index.html")]
         assert frame.evaluate("typeof jQuery.fn.bootstrapTable") == "function"  # assets load without cookies
         assert frame.evaluate("window.origin") == "null"
+        assert refused == [], refused
         outcome = frame.evaluate("""() => fetch('/api/v2/variables').then(r => 'status ' + r.status, e => 'blocked')""")
         assert outcome == "blocked"
         assert frame.evaluate("() => { try { return document.cookie } catch (e) { return 'no access' } }") == "no access"
@@ -202,6 +208,10 @@ def test_data_docs_run_sandboxed_at_an_opaque_origin(browser, server):
         page.wait_for_timeout(1000)
         [frame] = [f for f in page.frames if "/validations/" in f.url]
         assert "/validations/canteen/hostile-canteen/" in frame.url and "Expectation" in frame.inner_text("body")
+        frame.locator("a", has_text="Home").first.click()  # and a plain link back to the index
+        page.wait_for_timeout(1000)
+        assert [f.url for f in page.frames if f.url.endswith("/reform/data-docs/index.html")]
+        assert all("/api/v2/variables" in m for m in refused), refused  # only the fetch tried above
     finally:
         ctx.close()
 
