@@ -53,3 +53,28 @@ def test_turned_off_builds_nothing_but_still_drains(tmp_path, monkeypatch):
     assert publish("probe", "run") is None
     assert not (tmp_path / "docs").exists()
     assert validation._context.validation_results_store.list_keys() == []
+
+
+def test_values_from_files_are_escaped_in_the_pages(tmp_path, monkeypatch):
+    """GX writes unexpected values into its tables raw: the build escapes them first, once (a reference
+    value set, which GX's templates escape themselves, is not escaped twice)."""
+    import pandas as pd
+
+    from campus_logistics import validation
+    from campus_logistics.quality_docs import publish
+
+    payload = "<img src=x onerror=alert(1)></script><script>alert(2)</script>"
+    monkeypatch.setenv("CAMPUS_LOGISTICS_DATA_DOCS_DIR", str(tmp_path / "docs"))
+    check = validation.validator("docs_escape", [
+        validation.Rule("outlet_known", lambda g: g.ExpectColumnValuesToBeInSet(column="商户名称",
+                                                                                value_set=["第一食堂", f"ref{payload}"])),
+    ])
+    publish("probe", "drain-earlier-results")
+    check.validate(pd.DataFrame({"_row": [2, 3], "商户名称": ["第一食堂", payload]}))
+    publish("probe", f"manual__{payload}", lambda raw: raw)  # a run id is not rendered raw either
+    [page] = (tmp_path / "docs" / "site" / "validations" / "docs_escape").rglob("*.html")
+    text = page.read_text(encoding="utf-8")
+    assert "<img src=x" not in text and "<script>alert" not in text
+    escaped = "&lt;img src=x onerror=alert(1)&gt;&lt;/script&gt;&lt;script&gt;alert(2)&lt;/script&gt;"
+    assert escaped in text and f"ref{escaped}" in text  # the unexpected value and the value set, as text
+    assert "&amp;lt;" not in text  # nothing escaped twice

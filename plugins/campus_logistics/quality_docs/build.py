@@ -9,8 +9,8 @@ The in-memory store is emptied either way, so a long-lived worker does not accum
 Before anything is written, results are trimmed to GX's 20-value samples and values of personal
 columns (card numbers, staff ids) are replaced by their pseudonyms, as in the quarantine. GX writes
 table cells (unexpected values, observed values) into its pages without escaping, so every text a
-result carries (besides the expectation arguments, which GX's string templates escape) is
-HTML-escaped first: a value from a file shows as text, never as markup or script.
+result carries (besides the expectation arguments and meta, which GX's string templates escape)
+is HTML-escaped first: a value from a file shows as text, never as markup or script.
 ``CAMPUS_LOGISTICS_DATA_DOCS_DIR`` moves the docs (default ``<repo>/var/data_docs``);
 ``CAMPUS_LOGISTICS_DATA_DOCS=off`` turns the build off; ``CAMPUS_LOGISTICS_DATA_DOCS_KEEP`` bounds
 how many results the site keeps (the oldest are dropped; default 500).
@@ -113,15 +113,14 @@ def escape_text(value):
 
 def _escape_result(result) -> None:
     """HTML-escape, in place, the texts of a suite result that GX may write into its pages raw
-    (table cells: unexpected values, observed values, exception messages, meta). Expectation
-    arguments (e.g. a value set from a reference file) go through GX's string templates, which
-    escape them already."""
+    (table cells: unexpected values, observed values, exception messages). Expectation arguments
+    (e.g. a value set from a reference file) and the meta (batch identifiers) go through GX's
+    string templates, which escape them already."""
     for res in result.results:
         if res.result:
             res.result = escape_text(res.result)
         if res.exception_info:
             res.exception_info = escape_text(res.exception_info)
-    result.meta.update(escape_text(dict(result.meta)))
 
 
 def scrub(result, pseudonymise: Callable[[str], str] | None) -> None:
