@@ -199,6 +199,7 @@ def test_data_docs_run_sandboxed_at_an_opaque_origin(browser, server):
         assert page.locator("iframe").get_attribute("sandbox") == "allow-scripts"
         [frame] = [f for f in page.frames if f.url.endswith("/reform/data-docs/index.html")]
         assert frame.evaluate("typeof jQuery.fn.bootstrapTable") == "function"  # assets load without cookies
+        assert frame.evaluate("typeof jQuery.fn.tooltip") == "function"  # bootstrap.js: CORS + integrity hold
         assert frame.evaluate("window.origin") == "null"
         assert refused == [], refused
         outcome = frame.evaluate("""() => fetch('/api/v2/variables').then(r => 'status ' + r.status, e => 'blocked')""")
