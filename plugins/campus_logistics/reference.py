@@ -17,8 +17,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Callable
 
-from .errors import FileRejected
-from .loading import file_checksum
+from .errors import FileRejected, shown
+from .loading import content_checksum, open_landed
 
 UNIT_STAGES = ("big_entity", "small_entity", "no_entity")
 
@@ -81,7 +81,8 @@ class RefFile:
         for i, r in enumerate(rows, start=2):
             k = tuple(r[c] for c in self.key)
             if k in seen:
-                raise FileRejected("ref", file, "unique_key", f"line {i}: duplicate key {dict(zip(self.key, k))}")
+                key = ", ".join(f"{c}={shown(v)}" for c, v in zip(self.key, k))
+                raise FileRejected("ref", file, "unique_key", f"line {i}: duplicate key ({key})")
             seen.add(k)
 
 
@@ -109,8 +110,14 @@ REF_FILES: list[RefFile] = [
 ]
 
 
-def parse_ref(spec: RefFile, path: Path) -> list[dict]:
-    raw = path.read_bytes()
+def read_ref(path: Path, landing: Path) -> bytes:
+    """A reference file's bytes, through the landing gate (no links, nothing outside landing)."""
+    with open_landed("ref", path, landing) as f:
+        return f.read()
+
+
+def parse_ref(spec: RefFile, path: Path, raw: bytes | None = None) -> list[dict]:
+    raw = path.read_bytes() if raw is None else raw
     nul = raw.find(b"\x00")
     if nul >= 0:
         line = raw.count(b"\n", 0, nul) + 1
@@ -122,8 +129,12 @@ def parse_ref(spec: RefFile, path: Path) -> list[dict]:
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in spec.columns if c not in header]
+    if not set(spec.columns) & set(header):  # a data row where the header belongs: never echoed
+        raise FileRejected("ref", spec.name, "header_present", f"the file has no header row: its first line names "
+                           f"none of the columns {list(spec.columns)} (a data row? it is not shown)")
     if missing:
-        raise FileRejected("ref", spec.name, "header", f"missing column(s) {missing}; found {header}")
+        found = ", ".join(shown(h) for h in header[:20])
+        raise FileRejected("ref", spec.name, "header", f"missing column(s) {missing}; found [{found}]")
     rows = []
     for i, r in enumerate(reader, start=2):
         r = {(k or "").strip(): (v or "").strip() for k, v in r.items() if k is not None}
@@ -134,7 +145,7 @@ def parse_ref(spec: RefFile, path: Path) -> list[dict]:
             try:
                 out[col] = parse(r.get(col, ""))
             except ValueError as exc:
-                raise FileRejected("ref", spec.name, f"{col}_valid", f"line {i}: {col}={r.get(col)!r}: {exc}") from None
+                raise FileRejected("ref", spec.name, f"{col}_valid", f"line {i}: {col}={shown(r.get(col))}: {exc}") from None
         rows.append(out)
     spec.check(rows, spec.name)
     return rows
@@ -148,14 +159,15 @@ def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by:
     changed = []
     for spec in REF_FILES:
         path = ref_dir / spec.name
-        if not path.is_file():
+        if not (path.is_file() or path.is_symlink()):  # a link is refused by the gate, not taken as absent
             if needed_by and needed_by in spec.required_for and spec.name not in loaded:
                 raise FileRejected("ref", spec.name, "file_present", f"{path} is missing and feed {needed_by!r} needs it")
             continue
-        checksum = file_checksum(path)
+        raw = read_ref(path, landing)
+        checksum = content_checksum(raw)  # of exactly the bytes parsed below
         if loaded.get(spec.name) == checksum:
             continue
-        rows = parse_ref(spec, path)
+        rows = parse_ref(spec, path, raw)
         cols = list(spec.columns)
         conn.execute(f"DELETE FROM {spec.table}")
         with conn.cursor().copy(f"COPY {spec.table} ({', '.join(cols)}) FROM STDIN") as copy:
