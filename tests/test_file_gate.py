@@ -298,3 +298,102 @@ def test_rows_without_any_value_are_counted_and_quarantined(feed, landing, wareh
     assert (read, loaded, quarantined, dup) == (4, 1 - len(first), 3 + len(first), 0)
     assert sql("SELECT row_number, rule FROM quality.rejected_rows ORDER BY 1") == first + [
         (4, "empty_row"), (5, "empty_row"), (6, "empty_row")]
+
+
+# --- item: warnings on files that load but deserve a look -------------------------------------------
+def _warnings(sql) -> list[tuple]:
+    return sql("SELECT feed, file, code FROM quality.file_warning ORDER BY feed, file, code")
+
+
+def test_same_file_delivered_again_under_another_date_warns(landing, warehouse, sql):
+    day4 = write_canteen(landing, "2001-03-04", [purchase("A1", "6217000011112222", "2001-03-04 08:00:00")])
+    canteen_path(landing, "2001-03-05").write_bytes(day4.read_bytes())  # day 4's file delivered again as day 5's
+    result = run_feed("canteen", landing, D("2001-03-04"), D("2001-03-05"))
+    assert result.rejected == []
+    assert [f["rows_loaded"] for f in result.files] == [1, 0]  # the copy collapses to duplicates
+    assert [(w["file"], w["code"]) for w in result.warnings] == [
+        ("canteen_20010304.csv", "same_content_as_other_file"), ("canteen_20010305.csv", "same_content_as_other_file")]
+    assert "canteen_20010304.csv" in result.warnings[1]["detail"]
+    assert _warnings(sql) == [("canteen", "canteen_20010304.csv", "same_content_as_other_file"),
+                              ("canteen", "canteen_20010305.csv", "same_content_as_other_file")]
+    # a re-run replaces the warnings; a corrected day 5 clears its own
+    run_feed("canteen", landing, D("2001-03-04"), D("2001-03-05"))
+    assert len(_warnings(sql)) == 2
+    write_canteen(landing, "2001-03-05", [purchase("B1", "6217000033334444", "2001-03-05 08:00:00")])
+    assert run_feed("canteen", landing, D("2001-03-05"), D("2001-03-05")).warnings == []
+    assert _warnings(sql) == [("canteen", "canteen_20010304.csv", "same_content_as_other_file")]
+
+
+@pytest.mark.parametrize("feed", list(FEEDS))
+def test_file_with_an_unexpected_name_warns_and_is_not_loaded(feed, landing, warehouse, sql):
+    path = FEEDS[feed][0](landing)
+    stray = path.with_name(f"{path.stem} (1){path.suffix}")
+    stray.write_bytes(path.read_bytes())
+    path.unlink()
+    result = _run(feed, landing)
+    assert result.files == [] and result.rejected == []
+    assert [(w["file"], w["code"]) for w in result.warnings] == [(stray.name, "unexpected_file_name")]
+    assert _warnings(sql) == [(feed, stray.name, "unexpected_file_name")]
+    assert sql("SELECT count(*) FROM quality.file_reconciliation")[0][0] == 0
+    _run(feed, landing)  # a re-run leaves one warning, not two
+    assert _warnings(sql) == [(feed, stray.name, "unexpected_file_name")]
+    stray.unlink()
+    assert _run(feed, landing).warnings == [] and _warnings(sql) == []
+
+
+def test_many_stray_files_keep_the_run_result_small(landing, warehouse, sql):
+    folder = landing / "canteen"
+    folder.mkdir()
+    for i in range(500):
+        (folder / f"canteen_2001030{i % 10} ({i}).csv").write_text("x")
+    result = run_feed("canteen", landing, D("2001-03-05"), D("2001-03-05"), allow_missing=True)
+    assert len(result.warnings) == 21 and "480 more" in result.warnings[-1]["detail"]
+    assert len(json.dumps(result.as_dict())) < 10_000
+    assert sql("SELECT count(*) FROM quality.file_warning")[0][0] == 500
+
+
+def test_data_quality_page_lists_warnings_escaped(landing, warehouse, sql):
+    from campus_logistics.ui.pages import quality_page
+    from campus_logistics.warehouse import connect
+
+    folder = landing / "canteen"
+    folder.mkdir()
+    (folder / "canteen_<img src=x onerror=alert(1)>.csv").write_text("x")
+    run_feed("canteen", landing, D("2001-03-05"), D("2001-03-05"), allow_missing=True)
+    with connect(warehouse) as conn:
+        html = quality_page(conn)
+    assert "<table class='warnings'>" in html and "unexpected_file_name" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html
+
+
+# --- through Airflow and the CLI: the check task's message and the terminal -------------------------
+def _cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "campus_logistics", *args], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=600)
+
+
+def test_cli_prints_warnings_on_stderr_and_keeps_exit_code(landing, warehouse, sql):
+    day4 = write_canteen(landing, "2001-03-04", [purchase("A1", "6217000011112222", "2001-03-04 08:00:00")])
+    canteen_path(landing, "2001-03-05").write_bytes(day4.read_bytes())
+    (landing / "canteen" / "canteen_20010305 (1).csv").write_bytes(day4.read_bytes())
+    out = _cli("run", "--landing", str(landing), "--start", "2001-03-04", "--end", "2001-03-05",
+               "--warehouse", warehouse)
+    assert out.returncode == 0, out.stdout + out.stderr
+    warnings = [line for line in out.stderr.splitlines() if line.startswith("warning: ")]
+    assert any("canteen_20010305.csv" in w and "same_content_as_other_file" in w for w in warnings), out.stderr
+    assert any("canteen_20010305 (1).csv" in w and "unexpected_file_name" in w for w in warnings), out.stderr
+
+
+def test_header_less_file_through_airflow_names_no_value(landing, warehouse, sql):
+    card = "6217000099998888"
+    path = write_canteen(landing, "2001-03-05", [purchase("A1", card, "2001-03-05 08:00:00")])
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[1:]))
+    out = _cli("run", "--landing", str(landing), "--start", "2001-03-05", "--end", "2001-03-05",
+               "--warehouse", warehouse)
+    assert out.returncode == 1
+    assert "header_present" in out.stderr and "canteen_20010305.csv" in out.stderr  # the check task's error
+    assert card not in out.stdout + out.stderr
+    assert card not in json.dumps(sql("SELECT failed_rules FROM quality.validation_result"))
