@@ -8,14 +8,17 @@ waves whose date falls in its interval). The workbook is streamed with openpyxl'
 
 File gate (the file fails as a whole, nothing is loaded):
 
-* ``not_empty`` — 0 bytes, no header row, or a header but no respondent row;
+* ``regular_file`` / ``inside_landing`` — a link, not a regular file, or outside the landing directory;
+* ``not_empty`` — 0 bytes, no row at all, or a header but no respondent row;
+* ``header_present`` — the first row names no required column and no unit (a respondent's row
+  where the header belongs: never echoed);
 * ``xlsx_readable`` — not a readable .xlsx workbook (corrupt or cut-off zip, another format);
 * ``one_sheet`` — more than one sheet holds data (which one is the export is not knowable);
 * ``header`` — a required column (序号, 提交答卷时间, 身份) missing, a column header that is no
   unit's ``name_zh`` (named by column letter and text, e.g. "column F: header '绿化中心' is not a
   unit name_zh in ref/sub_centres.csv"), a duplicated column (e.g. the same unit twice: which
   one holds the answers is not knowable), no service column at all, or a value in a column that
-  has no header (named by cell).
+  has no header (named by cell, the value is not shown). Header texts are shown escaped and cut.
 
 Row rules (the respondent's row is quarantined, its other answers are not used):
 
