@@ -397,3 +397,15 @@ def test_header_less_file_through_airflow_names_no_value(landing, warehouse, sql
     assert "header_present" in out.stderr and "canteen_20010305.csv" in out.stderr  # the check task's error
     assert card not in out.stdout + out.stderr
     assert card not in json.dumps(sql("SELECT failed_rules FROM quality.validation_result"))
+
+
+def test_key_rotation_reads_no_linked_file(landing, tmp_path):
+    """Rotation re-derives pseudonyms from the landing files through the same gate: a link is skipped."""
+    from campus_logistics.rekey import identifiers
+
+    _canteen(landing)
+    outside = tmp_path / "outside.csv"
+    outside.write_bytes(",".join(CANTEEN_HEADER).encode("gb18030") + b"\nX1,6217000077778888,a,b,c,d,e,f,g\n")
+    (landing / "canteen" / "canteen_20010306.csv").symlink_to(outside)
+    found = identifiers(landing)
+    assert "6217000011112222" in found and "6217000077778888" not in found
