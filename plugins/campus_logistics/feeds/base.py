@@ -324,7 +324,9 @@ class CsvReader:
                 df = batch.to_pandas()
                 df[ROW] = lines
                 df.columns = [c.strip() if isinstance(c, str) else c for c in df.columns]
-                empty = pd.concat([df[c].str.strip() == "" for c in self.header], axis=1).all(axis=1)
+                empty = df[self.header[0]].str.strip() == ""  # cheap first: rows whose first field is empty
+                if empty.any():
+                    empty[empty] = pd.concat([df.loc[empty, c].str.strip() == "" for c in self.header], axis=1).all(axis=1)
                 if empty.any():
                     self.empty += [(int(line), "," * (len(self.header) - 1)) for line in df.loc[empty, ROW]]
                     df = df[~empty]
