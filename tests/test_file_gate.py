@@ -409,3 +409,14 @@ def test_key_rotation_reads_no_linked_file(landing, tmp_path):
     (landing / "canteen" / "canteen_20010306.csv").symlink_to(outside)
     found = identifiers(landing)
     assert "6217000011112222" in found and "6217000077778888" not in found
+
+
+def test_data_row_holding_a_column_name_by_chance_is_still_no_header(landing, warehouse, sql):
+    """A memo that happens to read "memo" does not make the first data row a header whose other
+    "columns" (the row's values) would be named."""
+    path = write_ledger(landing, "2001-03", [("2001-03", "catering", "cost", "food", "1.00", "centre", "memo")])
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[1:]))
+    write_monthly_ref(landing)
+    result = _run("ledger", landing)
+    assert [r["rule"] for r in result.rejected] == ["header_present"]
+    assert "catering" not in json.dumps(result.rejected)

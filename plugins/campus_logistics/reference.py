@@ -129,9 +129,9 @@ def parse_ref(spec: RefFile, path: Path, raw: bytes | None = None) -> list[dict]
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in spec.columns if c not in header]
-    if not set(spec.columns) & set(header):  # a data row where the header belongs: never echoed
+    if len(set(spec.columns) & set(header)) < max(1, len(spec.columns) // 2):  # a data row: never echoed
         raise FileRejected("ref", spec.name, "header_present", f"the file has no header row: its first line names "
-                           f"none of the columns {list(spec.columns)} (a data row? it is not shown)")
+                           f"few or none of the columns {list(spec.columns)} (a data row? it is not shown)")
     if missing:
         found = ", ".join(shown(h) for h in header[:20])
         raise FileRejected("ref", spec.name, "header", f"missing column(s) {missing}; found [{found}]")
