@@ -420,3 +420,13 @@ def test_data_row_holding_a_column_name_by_chance_is_still_no_header(landing, wa
     result = _run("ledger", landing)
     assert [r["rule"] for r in result.rejected] == ["header_present"]
     assert "catering" not in json.dumps(result.rejected)
+
+
+def test_stray_reference_file_warns(landing, warehouse, sql):
+    (landing / "ref" / "outlets (1).csv").write_bytes((landing / "ref" / "outlets.csv").read_bytes())
+    _canteen(landing)
+    result = _run("canteen", landing)
+    assert [(w.get("feed"), w["file"], w["code"]) for w in result.warnings] == [
+        ("ref", "outlets (1).csv", "unexpected_file_name")]
+    _run("canteen", landing)
+    assert _warnings(sql) == [("ref", "outlets (1).csv", "unexpected_file_name")]

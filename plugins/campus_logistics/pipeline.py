@@ -73,10 +73,11 @@ def _publish_data_docs(feed_name: str, run_id: str, pseudo) -> None:
 
 def _file_warnings(url: str, feed, landing: Path, outcomes, run_id: str) -> list[dict]:
     """Record the run's file warnings (a file delivered again under another name, a stray name)."""
-    from .file_warnings import listed, record_file_warnings, unexpected_files
+    from .file_warnings import listed, record_file_warnings, unexpected_files, unexpected_ref_files
 
     with connect(url) as conn:
-        return listed(record_file_warnings(conn, feed, outcomes, unexpected_files(feed, landing), run_id))
+        return listed(record_file_warnings(conn, feed, outcomes, unexpected_files(feed, landing), run_id,
+                                           unexpected_ref_files(landing)))
 
 
 def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run_id: str | None = None,
