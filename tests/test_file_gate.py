@@ -430,3 +430,20 @@ def test_stray_reference_file_warns(landing, warehouse, sql):
         ("ref", "outlets (1).csv", "unexpected_file_name")]
     _run("canteen", landing)
     assert _warnings(sql) == [("ref", "outlets (1).csv", "unexpected_file_name")]
+
+
+def test_reference_file_errors_name_the_physical_line(landing, warehouse):
+    """A quoted multi-line value and a blank line before the bad row: the line named is the bad row's."""
+    from campus_logistics.errors import FileRejected
+
+    (landing / "ref" / "outlets.csv").write_text(
+        'outlet_name,outlet_code,unit_code,operator\n"第一\n食堂",C1,catering,centre\n\n第二食堂,C2,catering,nobody\n')
+    _canteen(landing)
+    with pytest.raises(FileRejected) as info:
+        _run("canteen", landing)
+    assert info.value.rule == "operator_valid" and "line 5:" in info.value.detail, info.value.detail
+    (landing / "ref" / "outlets.csv").write_text(
+        'outlet_name,outlet_code,unit_code,operator\n"第一\n食堂",C1,catering,centre\n"第一\n食堂",C1,catering,centre\n')
+    with pytest.raises(FileRejected) as info:
+        _run("canteen", landing)
+    assert info.value.rule == "unique_key" and "line 4:" in info.value.detail, info.value.detail

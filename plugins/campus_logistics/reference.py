@@ -76,9 +76,9 @@ class RefFile:
     required_for: tuple[str, ...] = ()  # feeds that cannot run without it
     table_columns: tuple[str, ...] | None = None  # table column names when they differ from headers
 
-    def check(self, rows: list[dict], file: str) -> None:
+    def check(self, rows: list[dict], file: str, lines: list[int] | None = None) -> None:
         seen = set()
-        for i, r in enumerate(rows, start=2):
+        for i, r in zip(lines or range(2, len(rows) + 2), rows):
             k = tuple(r[c] for c in self.key)
             if k in seen:
                 key = ", ".join(f"{c}={shown(v)}" for c, v in zip(self.key, k))
@@ -135,8 +135,12 @@ def parse_ref(spec: RefFile, path: Path, raw: bytes | None = None) -> list[dict]
     if missing:
         found = ", ".join(shown(h) for h in header[:20])
         raise FileRejected("ref", spec.name, "header", f"missing column(s) {missing}; found [{found}]")
-    rows = []
-    for i, r in enumerate(reader, start=2):
+    rows, lines = [], []
+    physical = text.split("\n")  # as io.StringIO iterates it
+    end = reader.line_num  # the physical line each row ends on: a quoted field may span several
+    for r in reader:
+        i, end = end + 1, reader.line_num
+        i += _blank_lines_before(physical, i, end)
         r = {(k or "").strip(): (v or "").strip() for k, v in r.items() if k is not None}
         if not any(r.values()):
             continue
@@ -147,8 +151,17 @@ def parse_ref(spec: RefFile, path: Path, raw: bytes | None = None) -> list[dict]
             except ValueError as exc:
                 raise FileRejected("ref", spec.name, f"{col}_valid", f"line {i}: {col}={shown(r.get(col))}: {exc}") from None
         rows.append(out)
-    spec.check(rows, spec.name)
+        lines.append(i)
+    spec.check(rows, spec.name, lines)
     return rows
+
+
+def _blank_lines_before(physical: list[str], first: int, last: int) -> int:
+    """Blank lines the csv reader skipped before a row occupying lines first..last (it skips them silently)."""
+    n = 0
+    while first + n < last and not physical[first + n - 1].strip("\r"):
+        n += 1
+    return n
 
 
 def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by: str | None = None) -> list[str]:
