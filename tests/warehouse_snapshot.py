@@ -10,7 +10,7 @@ from __future__ import annotations
 import psycopg
 
 LAYERS = ("staging", "core", "quality", "mart", "ref")
-VOLATILE = {"run_id", "id", "loaded_at", "reconciled_at", "computed_at", "rejected_at", "validated_at", "applied_at"}
+VOLATILE = {"run_id", "id", "loaded_at", "reconciled_at", "computed_at", "rejected_at", "validated_at", "applied_at", "warned_at"}
 VOLATILE_IN = {("mart", "kpi_definition", "updated_at")}
 # one row per run and file by design: a killed run adds none, a retry adds its own
 HISTORY = {("quality", "file_reconciliation_history")}

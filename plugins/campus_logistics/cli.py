@@ -118,6 +118,7 @@ def cmd_run(args) -> int:
               + (f", {len(load.get('rejected', []))} file(s) rejected" if load.get("rejected") else ""))
         for r in load.get("rejected", []):
             print(f"    rejected: {r['message']}")
+        _print_warnings(feed, load)
     if any(days_by_feed.values()):
         t0 = time.monotonic()
         try:
@@ -133,6 +134,14 @@ def cmd_run(args) -> int:
         print("\nFAILED:\n" + "\n".join(f"  {f}" for f in failures), file=sys.stderr)
         return 1
     return 0
+
+
+def _print_warnings(feed: str, load: dict) -> None:
+    """A run's file warnings on stderr (``warning: …``); they leave the exit code unchanged."""
+    from .file_warnings import warning_line
+
+    for w in load.get("warnings", []):
+        print(f"warning: {warning_line(feed, w)}", file=sys.stderr)
 
 
 def _folder(feed: str) -> str:

@@ -129,8 +129,10 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, start_date=
 
         @task(task_id="check")
         def check(result: dict) -> dict:
+            from campus_logistics.file_warnings import log_warnings
             from campus_logistics.pipeline import raise_for_rejections
 
+            log_warnings(result)  # warnings do not fail the run; they are named in its log
             raise_for_rejections(result)
             return {"files": len(result["files"]), "days": len(result["affected_days"])}
 

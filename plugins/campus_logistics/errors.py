@@ -31,3 +31,18 @@ class FeedRunFailed(CampusLogisticsError):
 
 class ConfigurationError(CampusLogisticsError):
     """Missing or unsafe configuration (e.g. no pseudonymisation key in production)."""
+
+
+_MARKUP = str.maketrans({"<": "\\x3c", ">": "\\x3e", "&": "\\x26"})
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """A name taken from a file (a column header, a sheet title) as an error message may show it:
+    control and format characters removed, markup characters escaped, cut to ``limit`` characters,
+    quoted. Messages travel to logs, XCom, alerts and Data Docs; they must never carry a field value."""
+    import unicodedata
+
+    text = "".join(ch for ch in str(value) if unicodedata.category(ch)[0] != "C")
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return repr(text).translate(_MARKUP)

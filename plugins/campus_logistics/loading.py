@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -36,7 +38,7 @@ class FileOutcome:
 
     feed: str
     file: str
-    checksum: str
+    checksum: str = ""  # SHA-256 of the bytes the load read, set once the file is read
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -64,12 +66,73 @@ class FileOutcome:
         }
 
 
-def file_checksum(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def open_landed(feed: str, path: Path, landing: Path):
+    """Open a landed file for binary reading, refusing (before a byte is read) a symbolic link, anything
+    that is not a regular file (rule ``regular_file``) and anything that resolves outside the landing
+    directory, e.g. through a symlinked feed or ref/ folder (rule ``inside_landing``).
+
+    The file is opened with O_NOFOLLOW and checked again on the open descriptor, so a link swapped in
+    after the check is refused too. The link's target is never named: it may be a secret's path.
+    """
+    from .errors import FileRejected
+
+    def reject(rule: str, detail: str) -> FileRejected:
+        return FileRejected(feed, path.name, rule, detail, rows_read=0)
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise reject("regular_file", "the file vanished before it could be read") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise reject("regular_file", "the file is a symbolic link; landed files must be regular files "
+                                     "(links are never followed)")
+    if not stat.S_ISREG(st.st_mode):
+        raise reject("regular_file", "not a regular file (a directory, pipe or device)")
+    root = os.path.realpath(landing)
+    if os.path.commonpath([root, os.path.realpath(path)]) != root:
+        raise reject("inside_landing", "the file resolves outside the landing directory "
+                                       "(a symlinked folder?); nothing outside it is read")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:  # ELOOP: replaced by a link since the check
+        raise reject("regular_file", "the file changed into a link or vanished before it could be read") from None
+    fst = os.fstat(fd)
+    if not stat.S_ISREG(fst.st_mode) or (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino):
+        os.close(fd)
+        raise reject("regular_file", "the file was replaced by something else while it was opened")
+    return os.fdopen(fd, "rb")
+
+
+class ChecksumTap:
+    """A read-only file wrapper hashing (SHA-256) exactly the bytes read through it: the checksum a
+    file's reconciliation stores is that of the content that was loaded, even if the file is
+    rewritten meanwhile."""
+
+    def __init__(self, f):
+        self._f = f
+        self._hash = hashlib.sha256()
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        block = self._f.read(n)
+        self._hash.update(block)
+        return block
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True  # the underlying file belongs to the caller
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def content_checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def copy_frame(cur, table: str, columns: Sequence[str], df) -> int:

@@ -36,11 +36,12 @@ class FeedRunResult:
     affected_days: list[str] = field(default_factory=list)
     ref_reloaded: list[str] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)  # quality.file_warning rows of this run (capped)
 
     def as_dict(self) -> dict:
         return {"feed": self.feed, "start": self.start, "end": self.end, "files": self.files,
                 "affected_days": self.affected_days, "ref_reloaded": self.ref_reloaded,
-                "rejected": self.rejected}
+                "rejected": self.rejected, "warnings": self.warnings}
 
 
 def raise_for_rejections(result: dict) -> None:
@@ -70,6 +71,15 @@ def _publish_data_docs(feed_name: str, run_id: str, pseudo) -> None:
         log.warning("Data Docs for %s (run %s) could not be built", feed_name, run_id, exc_info=True)
 
 
+def _file_warnings(url: str, feed, landing: Path, outcomes, run_id: str) -> list[dict]:
+    """Record the run's file warnings (a file delivered again under another name, a stray name)."""
+    from .file_warnings import listed, record_file_warnings, unexpected_files, unexpected_ref_files
+
+    with connect(url) as conn:
+        return listed(record_file_warnings(conn, feed, outcomes, unexpected_files(feed, landing), run_id,
+                                           unexpected_ref_files(landing)))
+
+
 def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run_id: str | None = None,
              url: str | None = None, allow_missing: bool = False) -> FeedRunResult:
     """Load every file of ``feed_name`` for [start, end]; rejected files are listed, not raised."""
@@ -88,6 +98,7 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
     env = LoadEnv(url=url, run_id=run_id, pseudonymise=pseudo, today=today)
     outcomes, rejected = feed.load_files(files, env)
     _publish_data_docs(feed_name, run_id, pseudo)
+    result.warnings = _file_warnings(url, feed, landing, outcomes, run_id)
     affected: set[date] = set()
     for outcome in outcomes:
         affected |= outcome.affected_days

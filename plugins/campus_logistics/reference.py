@@ -17,8 +17,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Callable
 
-from .errors import FileRejected
-from .loading import file_checksum
+from .errors import FileRejected, shown
+from .loading import content_checksum, open_landed
 
 UNIT_STAGES = ("big_entity", "small_entity", "no_entity")
 
@@ -76,12 +76,13 @@ class RefFile:
     required_for: tuple[str, ...] = ()  # feeds that cannot run without it
     table_columns: tuple[str, ...] | None = None  # table column names when they differ from headers
 
-    def check(self, rows: list[dict], file: str) -> None:
+    def check(self, rows: list[dict], file: str, lines: list[int] | None = None) -> None:
         seen = set()
-        for i, r in enumerate(rows, start=2):
+        for i, r in zip(lines or range(2, len(rows) + 2), rows):
             k = tuple(r[c] for c in self.key)
             if k in seen:
-                raise FileRejected("ref", file, "unique_key", f"line {i}: duplicate key {dict(zip(self.key, k))}")
+                key = ", ".join(f"{c}={shown(v)}" for c, v in zip(self.key, k))
+                raise FileRejected("ref", file, "unique_key", f"line {i}: duplicate key ({key})")
             seen.add(k)
 
 
@@ -109,8 +110,14 @@ REF_FILES: list[RefFile] = [
 ]
 
 
-def parse_ref(spec: RefFile, path: Path) -> list[dict]:
-    raw = path.read_bytes()
+def read_ref(path: Path, landing: Path) -> bytes:
+    """A reference file's bytes, through the landing gate (no links, nothing outside landing)."""
+    with open_landed("ref", path, landing) as f:
+        return f.read()
+
+
+def parse_ref(spec: RefFile, path: Path, raw: bytes | None = None) -> list[dict]:
+    raw = path.read_bytes() if raw is None else raw
     nul = raw.find(b"\x00")
     if nul >= 0:
         line = raw.count(b"\n", 0, nul) + 1
@@ -122,10 +129,18 @@ def parse_ref(spec: RefFile, path: Path) -> list[dict]:
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in spec.columns if c not in header]
+    if len(set(spec.columns) & set(header)) < max(1, len(spec.columns) // 2):  # a data row: never echoed
+        raise FileRejected("ref", spec.name, "header_present", f"the file has no header row: its first line names "
+                           f"few or none of the columns {list(spec.columns)} (a data row? it is not shown)")
     if missing:
-        raise FileRejected("ref", spec.name, "header", f"missing column(s) {missing}; found {header}")
-    rows = []
-    for i, r in enumerate(reader, start=2):
+        found = ", ".join(shown(h) for h in header[:20])
+        raise FileRejected("ref", spec.name, "header", f"missing column(s) {missing}; found [{found}]")
+    rows, lines = [], []
+    physical = text.split("\n")  # as io.StringIO iterates it
+    end = reader.line_num  # the physical line each row ends on: a quoted field may span several
+    for r in reader:
+        i, end = end + 1, reader.line_num
+        i += _blank_lines_before(physical, i, end)
         r = {(k or "").strip(): (v or "").strip() for k, v in r.items() if k is not None}
         if not any(r.values()):
             continue
@@ -134,10 +149,19 @@ def parse_ref(spec: RefFile, path: Path) -> list[dict]:
             try:
                 out[col] = parse(r.get(col, ""))
             except ValueError as exc:
-                raise FileRejected("ref", spec.name, f"{col}_valid", f"line {i}: {col}={r.get(col)!r}: {exc}") from None
+                raise FileRejected("ref", spec.name, f"{col}_valid", f"line {i}: {col}={shown(r.get(col))}: {exc}") from None
         rows.append(out)
-    spec.check(rows, spec.name)
+        lines.append(i)
+    spec.check(rows, spec.name, lines)
     return rows
+
+
+def _blank_lines_before(physical: list[str], first: int, last: int) -> int:
+    """Blank lines the csv reader skipped before a row occupying lines first..last (it skips them silently)."""
+    n = 0
+    while first + n < last and not physical[first + n - 1].strip("\r"):
+        n += 1
+    return n
 
 
 def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by: str | None = None) -> list[str]:
@@ -148,14 +172,15 @@ def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by:
     changed = []
     for spec in REF_FILES:
         path = ref_dir / spec.name
-        if not path.is_file():
+        if not (path.is_file() or path.is_symlink()):  # a link is refused by the gate, not taken as absent
             if needed_by and needed_by in spec.required_for and spec.name not in loaded:
                 raise FileRejected("ref", spec.name, "file_present", f"{path} is missing and feed {needed_by!r} needs it")
             continue
-        checksum = file_checksum(path)
+        raw = read_ref(path, landing)
+        checksum = content_checksum(raw)  # of exactly the bytes parsed below
         if loaded.get(spec.name) == checksum:
             continue
-        rows = parse_ref(spec, path)
+        rows = parse_ref(spec, path, raw)
         cols = list(spec.columns)
         conn.execute(f"DELETE FROM {spec.table}")
         with conn.cursor().copy(f"COPY {spec.table} ({', '.join(cols)}) FROM STDIN") as copy:

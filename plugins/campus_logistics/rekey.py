@@ -13,11 +13,13 @@ transaction, so loads with the old key are refused from the commit on (docs/secu
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import re
 from pathlib import Path
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, FileRejected
+from .loading import open_landed
 from .pseudonym import Pseudonymiser
 from .warehouse import connect
 
@@ -38,7 +40,12 @@ def identifiers(landing: Path) -> set[str]:
     values: set[str] = set()
     for _feed, folder, pattern, encoding, col, width in SOURCES:
         for path in sorted((Path(landing) / folder).glob(pattern)):
-            with open(path, encoding=encoding, errors="replace", newline="") as f:
+            try:  # the loads' gate: a link or a file outside the landing directory was never loaded
+                raw = open_landed(_feed, path, Path(landing))
+            except FileRejected as exc:
+                log.warning("%s", exc)
+                continue
+            with io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as f:
                 rows = csv.reader(f)
                 next(rows, None)
                 for row in rows:

@@ -41,7 +41,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..errors import FileRejected
-from ..loading import (FileOutcome, copy_frame, create_quarantine, file_checksum, publish_quality, quarantine_rows,
+from ..loading import (FileOutcome, copy_frame, create_quarantine, publish_quality, quarantine_rows,
                        record_validation)
 from ..validation import ROW, Rule, validator
 from .base import CsvReader, CsvSpec, Feed, LandingFile, LoadContext, nullify
@@ -93,7 +93,7 @@ class LedgerFeed(Feed):
 
     def load_file(self, lf: LandingFile, ctx: LoadContext) -> FileOutcome:
         conn, pseudo = ctx.conn, ctx.pseudonymise
-        outcome = FileOutcome(self.name, lf.name, file_checksum(lf.path))
+        outcome = FileOutcome(self.name, lf.name)
         units = unit_lookup(conn)
         file_month = lf.period.strftime("%Y-%m")
         check = validator("ledger", rules(sorted(units)), key=tuple(sorted(units)))
@@ -129,11 +129,12 @@ class LedgerFeed(Feed):
                     "source_file": lf.name,
                     "run_id": ctx.run_id,
                 }))
-        if reader.malformed:
+        if reader.gate_rows():
             outcome.rows_quarantined += quarantine_rows(cur, (
-                (line, "malformed_row", malformed_record(text, COLUMNS, None, pseudo)) for line, text in reader.malformed))
-            outcome.count_rule("malformed_row", len(reader.malformed))
+                (line, rule, malformed_record(text, COLUMNS, None, pseudo)) for line, rule, text in reader.gate_rows()))
+            reader.count_gate_rules(outcome)
         outcome.rows_read = reader.rows_read
+        outcome.checksum = reader.checksum
         cur.execute("SELECT count(*) FROM _stage")
         outcome.rows_loaded = cur.fetchone()[0]
         # this month, and every later loaded month: their cumulative social_capital_share moves

@@ -84,7 +84,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import FileRejected
-from ..loading import FileOutcome, create_quarantine, file_checksum, publish_quality, quarantine_rows, record_validation
+from ..loading import FileOutcome, create_quarantine, publish_quality, quarantine_rows, record_validation
 from ..validation import ROW, Rule, validator
 from .base import CsvReader, CsvSpec, LandingFile, LoadContext, nullify
 from .staged import StagedFeed
@@ -208,6 +208,7 @@ class Screen:
     good: pd.DataFrame  # meter_id, us, reg_text, reg, status, start_first, _line (sorted by meter, time)
     bad: list[tuple[int, str, dict]] = field(default_factory=list)
     rows_read: int = 0
+    checksum: str = ""  # of the bytes read
     duplicates: int = 0
     rule_counts: dict[str, int] = field(default_factory=dict)
 
@@ -280,10 +281,11 @@ def screen_file(feed: str, lf: LandingFile, meters: pd.DataFrame, anchor: pd.Dat
         ok = df[~bad_mask]
         if len(ok):
             parts.append(good_readings(ok))
-    for line, text in reader.malformed:
-        scr.bad.append((line, "malformed_row", malformed_record(text)))
-    scr.count("malformed_row", len(reader.malformed))
+    for line, rule, text in reader.gate_rows():
+        scr.bad.append((line, rule, malformed_record(text)))
+        scr.count(rule, 1)
     scr.rows_read = reader.rows_read
+    scr.checksum = reader.checksum
     scr.good = judge(parts, meters, anchor, history, scr)
     return scr
 
@@ -840,12 +842,13 @@ class MetersFeed(StagedFeed):
     def load_file(self, lf: LandingFile, ctx: LoadContext) -> FileOutcome:
         """Load one day file on its own inside ``ctx.conn``'s open transaction (same rules)."""
         cur = ctx.conn.cursor()
-        outcome = FileOutcome(self.name, lf.name, file_checksum(lf.path))
+        outcome = FileOutcome(self.name, lf.name)
         meters = known_meters(cur)
         anchor, anchor_source, history = self.previous(lf, cur, meters)
         scr = screen_file(self.name, lf, meters, anchor, history)
         create_quarantine(cur)
         outcome.rows_read = scr.rows_read
+        outcome.checksum = scr.checksum
         self._write(cur, lf, outcome, scr, scr.good, anchor, anchor_source, ctx)
         publish_quality(cur, outcome, ctx.run_id)
         record_validation(cur, self.name, lf.name, self.suite, outcome.rows_quarantined == 0,

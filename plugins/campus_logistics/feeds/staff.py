@@ -45,7 +45,7 @@ import csv
 import pandas as pd
 
 from ..errors import FileRejected
-from ..loading import (QUARANTINE, FileOutcome, copy_frame, create_quarantine, file_checksum, publish_quality,
+from ..loading import (QUARANTINE, FileOutcome, copy_frame, create_quarantine, publish_quality,
                        quarantine_rows, record_validation)
 from ..pseudonym import pseudonymise_fields
 from ..validation import ROW, Rule, validator
@@ -192,7 +192,7 @@ class StaffFeed(Feed):
 
     def load_file(self, lf: LandingFile, ctx: LoadContext) -> FileOutcome:
         conn, pseudo = ctx.conn, ctx.pseudonymise
-        outcome = FileOutcome(self.name, lf.name, file_checksum(lf.path))
+        outcome = FileOutcome(self.name, lf.name)
         units = unit_lookup(conn)
         file_month = lf.period.strftime("%Y-%m")
         check = validator("staff", rules(sorted(units)), key=tuple(sorted(units)))
@@ -222,12 +222,13 @@ class StaffFeed(Feed):
                 ))
             if len(good):
                 copy_frame(cur, "_stage", STAGE_COLUMNS, _stage_frame(good, lf, ctx, units))
-        if reader.malformed:
+        if reader.gate_rows():
             outcome.rows_quarantined += quarantine_rows(cur, (
-                (line, "malformed_row", malformed_record(text, COLUMNS, STAFF_ID_COL, pseudo))
-                for line, text in reader.malformed))
-            outcome.count_rule("malformed_row", len(reader.malformed))
+                (line, rule, malformed_record(text, COLUMNS, STAFF_ID_COL, pseudo))
+                for line, rule, text in reader.gate_rows()))
+            reader.count_gate_rules(outcome)
         outcome.rows_read = reader.rows_read
+        outcome.checksum = reader.checksum
         _audit_people(cur, outcome)
         cur.execute("SELECT count(*) FROM _stage")
         outcome.rows_loaded = cur.fetchone()[0]

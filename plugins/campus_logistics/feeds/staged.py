@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import FileRejected
 from ..faults import fault_point, pause_before_commit
-from ..loading import FileOutcome, create_quarantine, file_checksum, publish_quality, quarantine_rows, record_validation
+from ..loading import FileOutcome, create_quarantine, publish_quality, quarantine_rows, record_validation
 from ..pseudonym import verify_key
 from ..validation import ROW, Rule, validator
 from ..warehouse import connect
@@ -35,8 +35,11 @@ KEY = "_key"
 class Reader(Protocol):
     rows_read: int
     malformed: list[tuple[int, str]]
+    checksum: str  # of the bytes read, once batches() is exhausted
 
     def batches(self) -> Iterator[pd.DataFrame]: ...
+
+    def gate_rows(self) -> list[tuple[int, str, str]]: ...  # (line, rule, raw text) the reader quarantines
 
 
 @dataclass
@@ -179,7 +182,7 @@ class StagedFeed(Feed):
 
         pending_rows = 0
         for lf in files:
-            p = _Pending(lf, FileOutcome(self.name, lf.name, file_checksum(lf.path)))
+            p = _Pending(lf, FileOutcome(self.name, lf.name))
             window.append(p)
             try:
                 if lf.period > env.today:
@@ -221,11 +224,14 @@ class StagedFeed(Feed):
 
     def _finish(self, p: _Pending, ref) -> None:
         cur = p.conn.cursor()
-        if p.reader.malformed:
+        gate = p.reader.gate_rows()
+        if gate:
             p.outcome.rows_quarantined += quarantine_rows(cur, (
-                (line, "malformed_row", self.malformed_record(text, p.ctx)) for line, text in p.reader.malformed))
-            p.outcome.count_rule("malformed_row", len(p.reader.malformed))
+                (line, rule, self.malformed_record(text, p.ctx)) for line, rule, text in gate))
+            for _, rule, _ in gate:
+                p.outcome.count_rule(rule)
         p.outcome.rows_read = p.reader.rows_read
+        p.outcome.checksum = p.reader.checksum
         fault_point("before_publish")
         self.publish(cur, p.lf, p.outcome, ref, p.ctx)
         publish_quality(cur, p.outcome, p.ctx.run_id)

@@ -8,14 +8,17 @@ waves whose date falls in its interval). The workbook is streamed with openpyxl'
 
 File gate (the file fails as a whole, nothing is loaded):
 
-* ``not_empty`` — 0 bytes, no header row, or a header but no respondent row;
+* ``regular_file`` / ``inside_landing`` — a link, not a regular file, or outside the landing directory;
+* ``not_empty`` — 0 bytes, no row at all, or a header but no respondent row;
+* ``header_present`` — the first row names no required column and no unit (a respondent's row
+  where the header belongs: never echoed);
 * ``xlsx_readable`` — not a readable .xlsx workbook (corrupt or cut-off zip, another format);
 * ``one_sheet`` — more than one sheet holds data (which one is the export is not knowable);
 * ``header`` — a required column (序号, 提交答卷时间, 身份) missing, a column header that is no
   unit's ``name_zh`` (named by column letter and text, e.g. "column F: header '绿化中心' is not a
   unit name_zh in ref/sub_centres.csv"), a duplicated column (e.g. the same unit twice: which
   one holds the answers is not knowable), no service column at all, or a value in a column that
-  has no header (named by cell).
+  has no header (named by cell, the value is not shown). Header texts are shown escaped and cut.
 
 Row rules (the respondent's row is quarantined, its other answers are not used):
 
@@ -36,6 +39,7 @@ re-delivering a wave's file replaces that wave.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import zipfile
 import zlib
 from xml.etree.ElementTree import ParseError
@@ -43,8 +47,8 @@ from xml.etree.ElementTree import ParseError
 import numpy as np
 import pandas as pd
 
-from ..errors import FileRejected
-from ..loading import FileOutcome, copy_frame, create_quarantine, file_checksum, publish_quality, quarantine_rows, record_validation
+from ..errors import FileRejected, shown
+from ..loading import FileOutcome, copy_frame, create_quarantine, content_checksum, publish_quality, quarantine_rows, record_validation
 from ..validation import ROW, Rule, validator
 from .base import Feed, LandingFile, LoadContext
 from .work_orders import LOCAL_TZ, parse_times, utc_text
@@ -138,10 +142,13 @@ class _Sheet:
         from openpyxl import load_workbook
         from openpyxl.utils.exceptions import InvalidFileException
 
-        if self.lf.path.stat().st_size == 0:
+        with self.lf.open() as f:
+            raw = f.read()  # a workbook is read at random offsets: hash the bytes it is parsed from
+        self.checksum = content_checksum(raw)
+        if not raw:
             raise self.reject("not_empty", "the file is empty (0 bytes)", rows_read=0)
         try:
-            self.wb = load_workbook(self.lf.path, read_only=True, data_only=True)
+            self.wb = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
         except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, EOFError) as exc:
             raise self.reject("xlsx_readable", f"not a readable .xlsx workbook ({type(exc).__name__}: {exc}); "
                                                "a cut-off or corrupt export?") from None
@@ -156,7 +163,7 @@ class _Sheet:
             raise self._unreadable(exc) from None
         if len(used) > 1:
             raise self.reject("one_sheet", "more than one sheet holds data: "
-                              + ", ".join(repr(ws.title) for ws in used) + " (the export has exactly one)")
+                              + ", ".join(shown(ws.title) for ws in used) + " (the export has exactly one)")
         self.ws = used[0] if used else sheets[0]
         return self
 
@@ -177,23 +184,28 @@ class _Sheet:
             wb.close()
 
     def _cell(self, col: int, row: int) -> str:
-        return f"sheet {self.ws.title!r}, cell {_col_letter(col)}{row}"
+        return f"sheet {shown(self.ws.title)}, cell {_col_letter(col)}{row}"
 
     def header(self, row_no: int, cells: tuple) -> None:
         names = ["" if _blank(v) else str(v).strip() for v in cells]
         self.header_row = row_no
         self.width = len(names)
         self.blank_cols = [i for i, n in enumerate(names) if not n]
+        if not (set(names) & (set(REQUIRED) | set(self.units_by_name))):
+            # a respondent's row where the header belongs: its answers must not be echoed
+            raise self.reject("header_present", f"sheet {shown(self.ws.title)} row {row_no}: the sheet has no header "
+                              f"row: its first row names none of the columns {list(REQUIRED)} nor a unit "
+                              "(a respondent's row? it is not shown)", rows_read=0)
         problems, seen = [], {}
         for i, n in enumerate(names):
             if not n:
                 continue
             if n in seen:
-                problems.append(f"column {_col_letter(i)}: header {n!r} duplicates column {_col_letter(seen[n])}")
+                problems.append(f"column {_col_letter(i)}: header {shown(n)} duplicates column {_col_letter(seen[n])}")
                 continue
             seen[n] = i
             if n not in REQUIRED and n not in self.units_by_name:
-                problems.append(f"column {_col_letter(i)}: header {n!r} is not a unit name_zh in ref/sub_centres.csv")
+                problems.append(f"column {_col_letter(i)}: header {shown(n)} is not a unit name_zh in ref/sub_centres.csv")
         missing = [c for c in REQUIRED if c not in seen]
         if missing:
             problems.insert(0, f"missing column(s) {missing}")
@@ -206,7 +218,7 @@ class _Sheet:
         if dup_units:
             problems.append(f"unit(s) {dup_units} have more than one column (names of the same unit)")
         if problems:
-            raise self.reject("header", f"sheet {self.ws.title!r} row {row_no}: " + "; ".join(problems))
+            raise self.reject("header", f"sheet {shown(self.ws.title)} row {row_no}: " + "; ".join(problems))
         self.col = {n: seen[n] for n in REQUIRED}
 
     def batches(self):
@@ -222,7 +234,7 @@ class _Sheet:
                 self.header(row_no, cells)
                 break
         else:
-            raise self.reject("not_empty", f"sheet {self.ws.title!r} has no header row and no data", rows_read=0)
+            raise self.reject("not_empty", f"sheet {shown(self.ws.title)} has no header row and no data", rows_read=0)
         width = self.width
         batch: list[tuple] = []
         lines: list[int] = []
@@ -233,8 +245,8 @@ class _Sheet:
                 cells = tuple(cells) + (None,) * (width - len(cells))
             for i in [*self.blank_cols, *range(width, len(cells))]:
                 if not _blank(cells[i]):
-                    raise self.reject("header", f"{self._cell(i, row_no)} holds {cells[i]!r} but its column has no "
-                                                "header", rows_read=self.rows_read)
+                    raise self.reject("header", f"{self._cell(i, row_no)} holds a value (not shown) but its column "
+                                                "has no header", rows_read=self.rows_read)
             batch.append(cells[:width])
             lines.append(row_no)
             self.rows_read += 1
@@ -244,7 +256,7 @@ class _Sheet:
         if batch:
             yield self._frame(batch, lines)
         if self.rows_read == 0:
-            raise self.reject("not_empty", f"sheet {self.ws.title!r} has a header but no respondent row", rows_read=0)
+            raise self.reject("not_empty", f"sheet {shown(self.ws.title)} has a header but no respondent row", rows_read=0)
 
     def _frame(self, batch: list[tuple], lines: list[int]) -> pd.DataFrame:
         cols = list(zip(*batch))
@@ -264,7 +276,7 @@ class _Sheet:
             bad = text.notna() & ~text.isin(list(SCALE))
             df[f"a:{unit}"] = text.where(~bad, None)
             if bad.any():
-                msg = (f"sheet {self.ws.title!r}, cell {_col_letter(i)}" + df[ROW].astype(str)
+                msg = (f"sheet {shown(self.ws.title)}, cell {_col_letter(i)}" + df[ROW].astype(str)
                        + ": answer " + text.map(lambda v: repr(v) if not isinstance(v, str) else f"'{v}'")
                        + f" not on the scale (column {name!r})")
                 sep = problems.map(lambda p: "; " if p else "")
@@ -293,7 +305,7 @@ class SurveysFeed(Feed):
 
     def load_file(self, lf: LandingFile, ctx: LoadContext) -> FileOutcome:
         conn = ctx.conn
-        outcome = FileOutcome(self.name, lf.name, file_checksum(lf.path))
+        outcome = FileOutcome(self.name, lf.name)
         units_by_name = dict(conn.execute(
             """SELECT DISTINCT ON (name_zh) name_zh, unit_code FROM core.sub_centre
                ORDER BY name_zh, stage_since DESC""").fetchall())
@@ -322,6 +334,7 @@ class SurveysFeed(Feed):
         finally:
             sheet.close()
         outcome.rows_read = sheet.rows_read
+        outcome.checksum = sheet.checksum
         self._collapse_duplicates(cur, outcome, sheet)
         cur.execute("SELECT count(DISTINCT source_row) FROM _sv_stage")
         outcome.rows_loaded = cur.fetchone()[0]

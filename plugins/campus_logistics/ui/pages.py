@@ -118,8 +118,23 @@ def quality_page(conn) -> str:
            if reasons else "<p class='muted'>No row was quarantined.</p>")
         + f"<p><a href='quality/rejected'>Browse all rejected rows</a></p>"
         f"<h2>按文件 Per file</h2><table class='files'><thead><tr><th>Feed</th><th>File</th>{head}<th>Run</th></tr></thead>"
-        f"<tbody>{file_rows}</tbody></table>")
+        f"<tbody>{file_rows}</tbody></table>" + warnings_section(conn))
     return page("Data quality", body)
+
+
+def warnings_section(conn) -> str:
+    """quality.file_warning as a table: files that loaded (or were skipped) but deserve a look.
+    File names come from the landing folder: escaped like every value."""
+    rows = conn.execute("""SELECT feed, file, code, detail, run_id FROM quality.file_warning
+                           ORDER BY feed, file, code LIMIT 500""").fetchall()
+    if not rows:
+        return "<h2>警告 File warnings</h2><p class='muted'>No file warning.</p>"
+    body = "".join(
+        f"<tr data-feed='{escape(f)}' data-code='{escape(c)}'><td>{escape(f)}</td><td>{escape(fn)}</td>"
+        f"<td>{escape(c)}</td><td>{escape(d)}</td><td class='muted'>{escape(run_id or '')}</td></tr>"
+        for f, fn, c, d, run_id in rows)
+    return ("<h2>警告 File warnings</h2><table class='warnings'><thead><tr><th>Feed</th><th>File</th><th>Warning</th>"
+            f"<th>Detail</th><th>Run</th></tr></thead><tbody>{body}</tbody></table>")
 
 
 def rejected_page(conn, feed: str | None, file: str | None, rule: str | None, page_no: int) -> str:
