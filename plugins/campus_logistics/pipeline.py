@@ -70,6 +70,22 @@ def _publish_data_docs(feed_name: str, run_id: str, pseudo) -> None:
         log.warning("Data Docs for %s (run %s) could not be built", feed_name, run_id, exc_info=True)
 
 
+def _record_ref_results(url: str, reloaded: list[str], rejected: list[FileRejected], run_id: str) -> None:
+    """Reloaded and refused ref files' validation results, under feed 'ref' (the Data quality page
+    lists them; a corrected file replaces its refusal)."""
+    if reloaded:
+        with connect(url) as conn:
+            refused_before = {f for (f,) in conn.execute(
+                "SELECT file FROM quality.validation_result WHERE feed = 'ref' AND NOT success").fetchall()}
+            for name in set(reloaded) & refused_before:
+                record_validation(conn, "ref", name, "ref", True, {}, {}, run_id)
+    for exc in rejected:
+        log.error("%s", exc)
+        with connect(url) as conn:
+            record_validation(conn, "ref", exc.file, "ref", False,
+                              {"rows_read": exc.rows_read, "rows_failing": exc.rows_bad}, {exc.rule: exc.detail}, run_id)
+
+
 def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run_id: str | None = None,
              url: str | None = None, allow_missing: bool = False) -> FeedRunResult:
     """Load every file of ``feed_name`` for [start, end]; rejected files are listed, not raised."""
@@ -81,9 +97,11 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
     result = FeedRunResult(feed_name, start.isoformat(), end.isoformat())
     pseudo = pseudonymiser(allow_embedded_fallback=is_embedded(url))
     today = pendulum.now(TZ).date()
+    ref_rejected: list[FileRejected] = []
     with connect(url) as conn:
         verify_key(conn, pseudo)  # a wrong key fails the run before anything is read
-        result.ref_reloaded = load_reference(conn, landing, run_id, needed_by=feed_name)
+        result.ref_reloaded = load_reference(conn, landing, run_id, needed_by=feed_name, rejected=ref_rejected)
+    _record_ref_results(url, result.ref_reloaded, ref_rejected, run_id)
     files, missing = feed.files(landing, start, end)
     env = LoadEnv(url=url, run_id=run_id, pseudonymise=pseudo, today=today)
     outcomes, rejected = feed.load_files(files, env)
@@ -104,6 +122,9 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
         for name in missing:
             rejected.append(FileRejected(feed_name, name, "file_present",
                                          f"expected in {landing / feed.folder} for the run's interval but not found"))
+    # a refused ref file fails the run too (the feed loaded with the reference data in force before it)
+    rejected.extend(FileRejected(feed_name, f"ref/{e.file}", e.rule, e.detail, rows_read=e.rows_read, rows_bad=e.rows_bad)
+                    for e in ref_rejected)
     result.affected_days = sorted(d.isoformat() for d in affected)
     result.rejected = [{"file": e.file, "rule": e.rule, "detail": e.detail, "rows_read": e.rows_read,
                         "rows_bad": e.rows_bad, "message": str(e)} for e in rejected]
