@@ -70,18 +70,17 @@ def _publish_data_docs(feed_name: str, run_id: str, pseudo) -> None:
         log.warning("Data Docs for %s (run %s) could not be built", feed_name, run_id, exc_info=True)
 
 
-def _record_ref_results(url: str, reloaded: list[str], rejected: list[FileRejected], run_id: str) -> None:
-    """Reloaded and refused ref files' validation results, under feed 'ref' (the Data quality page
-    lists them; a corrected file replaces its refusal)."""
-    if reloaded:
-        with connect(url) as conn:
-            refused_before = {f for (f,) in conn.execute(
-                "SELECT file FROM quality.validation_result WHERE feed = 'ref' AND NOT success").fetchall()}
-            for name in set(reloaded) & refused_before:
-                record_validation(conn, "ref", name, "ref", True, {}, {}, run_id)
-    for exc in rejected:
-        log.error("%s", exc)
-        with connect(url) as conn:
+def _record_ref_results(url: str, rejected: list[FileRejected], run_id: str) -> None:
+    """Refused ref files' validation results, under feed 'ref' (the Data quality page lists them).
+    A ref file refused before and not now was corrected (or put back as loaded): its refusal is
+    replaced by a success."""
+    with connect(url) as conn:
+        refused_before = {f for (f,) in conn.execute(
+            "SELECT file FROM quality.validation_result WHERE feed = 'ref' AND NOT success").fetchall()}
+        for name in sorted(refused_before - {e.file for e in rejected}):
+            record_validation(conn, "ref", name, "ref", True, {}, {}, run_id)
+        for exc in rejected:
+            log.error("%s", exc)
             record_validation(conn, "ref", exc.file, "ref", False,
                               {"rows_read": exc.rows_read, "rows_failing": exc.rows_bad}, {exc.rule: exc.detail}, run_id)
 
@@ -98,10 +97,15 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
     pseudo = pseudonymiser(allow_embedded_fallback=is_embedded(url))
     today = pendulum.now(TZ).date()
     ref_rejected: list[FileRejected] = []
-    with connect(url) as conn:
-        verify_key(conn, pseudo)  # a wrong key fails the run before anything is read
-        result.ref_reloaded = load_reference(conn, landing, run_id, needed_by=feed_name, rejected=ref_rejected)
-    _record_ref_results(url, result.ref_reloaded, ref_rejected, run_id)
+    try:
+        with connect(url) as conn:
+            verify_key(conn, pseudo)  # a wrong key fails the run before anything is read
+            result.ref_reloaded = load_reference(conn, landing, run_id, needed_by=feed_name, rejected=ref_rejected)
+    except FileRejected as exc:  # a ref file this feed cannot run without: recorded, then the run fails
+        if exc.feed == "ref":
+            _record_ref_results(url, ref_rejected + [exc], run_id)
+        raise
+    _record_ref_results(url, ref_rejected, run_id)
     files, missing = feed.files(landing, start, end)
     env = LoadEnv(url=url, run_id=run_id, pseudonymise=pseudo, today=today)
     outcomes, rejected = feed.load_files(files, env)
