@@ -133,6 +133,7 @@ def test_work_order_circled_rating_old_ticket_and_deep_json(landing, sql):
                completed="1950-03-05T12:00:00+08:00", updated=t("03-05 12:00")),
         ticket("WO5", "灯具", "apartments", "２００１-03-05T08:00:00+08:00",                     # 5: full-width year
                updated=t("03-05 09:00")),
+        {**GOOD_TICKET, "order_id": "WO6", "rating": 10**400},                               # 6: float() overflows
     ])
     deep = ("[" * 100_000 + "]" * 100_000).encode()
     write_work_orders(landing, "2001-03-06", [], raw=b'[{"order_id": "WO9", "room": ' + deep + b"}]")
@@ -141,8 +142,9 @@ def test_work_order_circled_rating_old_ticket_and_deep_json(landing, sql):
     assert "nested" in result.rejected[0]["detail"]
     assert _rules(sql, "work_orders", "work_orders_20010305.json") == {
         2: "rating_integer", 3: "rating_integer", 4: "times_within_ticket_age", 5: "created_at_valid",
+        6: "rating_in_range",
     }
-    assert reconciliation(sql, "work_orders")["work_orders_20010305.json"] == (5, 1, 4, 0)
+    assert reconciliation(sql, "work_orders")["work_orders_20010305.json"] == (6, 1, 5, 0)
     assert sql("SELECT count(*) FROM mart.kpi_value WHERE period_start < '2001-01-01'") == [(0,)]
     (failed,) = sql("SELECT success, failed_rules FROM quality.validation_result WHERE file = 'work_orders_20010306.json'")
     assert failed[0] is False and "json_valid" in failed[1]
@@ -234,3 +236,35 @@ def test_bounds_are_validated_settings(monkeypatch):
         monkeypatch.setenv("CAMPUS_LOGISTICS_MAX_LEDGER_AMOUNT_YUAN", bad)
         with pytest.raises(ValueError, match="CAMPUS_LOGISTICS_MAX_LEDGER_AMOUNT_YUAN"):
             limits.max_ledger_amount()
+
+
+# --- the command line ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [["--year", "9999"], ["--year", "２００１"], ["--year", "0"],
+                                  ["--year", "2001", "--month", "²"], ["--year", "2001", "--month", "１２"]],
+                         ids=["year 9999", "full-width year", "year 0", "superscript month", "full-width month"])
+def test_report_arguments_out_of_range_are_usage_errors(argv, tmp_path, capsys):
+    from campus_logistics.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["report", *argv, "--out", str(tmp_path / "r.xlsx")])
+    assert exc.value.code == 2
+    assert "expected a" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("year,month", [(9998, None), (9998, 12), (1, None), (1, 1)],
+                         ids=["last annual", "last december", "first annual", "first january"])
+def test_report_for_the_first_and_last_years_is_written(warehouse, tmp_path, year, month):
+    from campus_logistics.cli import main
+
+    argv = ["report", "--year", str(year), "--warehouse", warehouse, "--out", str(tmp_path / "r.html")]
+    assert main(argv + (["--month", str(month)] if month else [])) == 0
+    assert (tmp_path / "r.html").stat().st_size > 0
+
+
+def test_rates_of_any_stored_size_are_formatted():
+    from campus_logistics.reports.charts import bar_chart, fmt_rate
+
+    huge = Decimal("-" + "9" * 24 + ".123456")  # numeric(30, 6)
+    assert fmt_rate(huge).endswith("%")
+    assert "<svg" in bar_chart("t", [("a", huge), ("b", Decimal("0.5"))])

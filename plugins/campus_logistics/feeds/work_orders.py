@@ -199,15 +199,21 @@ def _rating(v) -> tuple[str, float]:
     if isinstance(v, bool):
         return "bad", np.nan
     if isinstance(v, int):
-        return "int", float(v)
+        return "int", _clamped(v)
     if isinstance(v, float):
         return ("int", v) if v.is_integer() else ("bad", v)
     if isinstance(v, str):
         s = v.strip()
-        if re.fullmatch(r"[+-]?[0-9]+", s):  # ASCII digits: isdigit() also accepts '①', which int() refuses
-            return "int", float(int(s))
+        if re.fullmatch(r"[+-]?[0-9]{1,20}", s):  # ASCII digits: isdigit() also accepts '①', which int() refuses
+            return "int", _clamped(int(s))
         return ("null", np.nan) if s == "" else ("bad", np.nan)
     return "bad", np.nan
+
+
+def _clamped(n: int) -> float:
+    """An integer rating as a float, huge ones held at ±1e9 (out of range either way): float() of a
+    400-digit JSON integer raises OverflowError."""
+    return float(max(-10**9, min(n, 10**9)))
 
 
 def _bool(v) -> str | None:
