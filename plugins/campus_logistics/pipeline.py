@@ -71,7 +71,7 @@ def _publish_data_docs(feed_name: str, run_id: str, pseudo) -> None:
 
 
 def _record_ref_results(url: str, rejected: list[FileRejected], run_id: str) -> None:
-    """Refused ref files' validation results, under feed 'ref' (the Data quality page lists them).
+    """Refused ref files' validation results, under feed 'ref' (where refused files are recorded).
     A ref file refused before and not now was corrected (or put back as loaded): its refusal is
     replaced by a success."""
     with connect(url) as conn:

@@ -1,7 +1,10 @@
 """``ref/`` — reference data, reloaded whenever a file's checksum changes.
 
 Reference files are small and everything downstream depends on them, so they are strict: a
-malformed reference file fails the run (rule and line named) rather than quarantining rows.
+malformed reference file fails the run (rule and line named) rather than quarantining rows. Every
+constraint its table would enforce (a CHECK, a column's scale, a unit that must exist) is checked
+here first (``reference_constraint``), and each file loads under a savepoint: a refused file leaves
+the reference data loaded before in force instead of failing every feed with a database error.
 Tables with history in their source (``sub_centres`` by ``stage_since``, ``tariffs`` by
 ``effective_from``) keep every row; the KPIs pick the one in force.
 """
@@ -98,7 +101,10 @@ def _scale(integer_digits: int, decimals: int) -> Callable[[object], bool]:
 
 
 INT4 = (-2**31, 2**31 - 1)
-INT2 = (-2**15, 2**15 - 1)
+# numbers the KPIs multiply and sum, and the report views show as numeric(30, 2/6): a value beyond
+# these never describes this campus, and would overflow a report
+PLAUSIBLE = _scale(15, 6)
+PLAUSIBLE_SAYS = "below 10^15 with at most 6 decimals"
 
 
 @dataclass(frozen=True)
@@ -153,7 +159,8 @@ REF_FILES: list[RefFile] = [
     RefFile("meters.csv", "core.meter",
             {"meter_id": _text, "utility": _enum("electricity", "water"), "building_code": _text,
              "building_type": _opt_text, "payer": _text, "multiplier": _num}, ("meter_id",), ("meters",),
-            constraints=(Constraint("multiplier", _at_least(1), "the multiplier must be at least 1"),)),
+            constraints=(Constraint("multiplier", _between(1, 1_000_000), "a multiplier from 1 to 1,000,000"),
+                         Constraint("multiplier", PLAUSIBLE, PLAUSIBLE_SAYS))),
     RefFile("tariffs.csv", "core.tariff", {"utility": _enum("electricity", "water"), "effective_from": _date,
                                            "yuan_per_unit": _num}, ("utility", "effective_from"), ("meters",),
             constraints=(Constraint("yuan_per_unit", _at_least(0), "a tariff must not be negative"),
@@ -161,19 +168,23 @@ REF_FILES: list[RefFile] = [
                                     "at most 4 decimals and 8 integer digits (a longer tariff would be rounded)"))),
     RefFile("enrolment.csv", "core.enrolment", {"month": _month, "students": _int}, ("month",), ("canteen",),
             constraints=(Constraint("students", _between(0, INT4[1]), "a number of students from 0 to 2147483647"),)),
-    RefFile("baselines.csv", "core.baseline", {"key": _text, "value": _num, "note": _opt_text}, ("key",), ("staff",)),
+    RefFile("baselines.csv", "core.baseline", {"key": _text, "value": _num, "note": _opt_text}, ("key",), ("staff",),
+            constraints=(Constraint("value", PLAUSIBLE, PLAUSIBLE_SAYS),)),
     RefFile("utility_baseline.csv", "core.utility_baseline",
             {"utility": _enum("electricity", "water"), "month_of_year": _int, "quantity": _num},
             ("utility", "month_of_year"), ("meters",),
             constraints=(Constraint("month_of_year", _between(1, 12), "a month of the year from 1 to 12"),
-                         Constraint("quantity", _at_least(0), "a baseline quantity must not be negative"))),
+                         Constraint("quantity", _at_least(0), "a baseline quantity must not be negative"),
+                         Constraint("quantity", PLAUSIBLE, PLAUSIBLE_SAYS))),
     RefFile("sla.csv", "core.sla", {"category": _text, "respond_within_min": _int, "complete_within_h": _num},
             ("category",), ("work_orders",),
             constraints=(Constraint("respond_within_min", _between(0, INT4[1]), "minutes from 0 to 2147483647"),
-                         Constraint("complete_within_h", _at_least(0), "hours must not be negative"))),
+                         Constraint("complete_within_h", _at_least(0), "hours must not be negative"),
+                         Constraint("complete_within_h", PLAUSIBLE, PLAUSIBLE_SAYS))),
     RefFile("targets.csv", "core.target", {"kpi_code": _text, "unit_code": _text, "bound": _enum("min", "max"),
                                            "value": _num}, ("kpi_code", "unit_code", "bound"),
-            units=("unit_code",), unit_extra=("campus",)),
+            units=("unit_code",), unit_extra=("campus",),
+            constraints=(Constraint("value", PLAUSIBLE, PLAUSIBLE_SAYS),)),
 ]
 
 
