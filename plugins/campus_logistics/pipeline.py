@@ -20,7 +20,7 @@ from .feeds.base import LoadEnv
 from .loading import record_validation
 from .migrations import migrate
 from .pseudonym import pseudonymiser, verify_key
-from .reference import load_reference
+from .reference import concerns, load_reference
 from .warehouse import connect, resolve_url
 
 log = logging.getLogger(__name__)
@@ -126,9 +126,9 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
         for name in missing:
             rejected.append(FileRejected(feed_name, name, "file_present",
                                          f"expected in {landing / feed.folder} for the run's interval but not found"))
-    # a refused ref file fails the run too (the feed loaded with the reference data in force before it)
+    # a refused ref file this feed uses fails its run too (it loaded with the reference data in force)
     rejected.extend(FileRejected(feed_name, f"ref/{e.file}", e.rule, e.detail, rows_read=e.rows_read, rows_bad=e.rows_bad)
-                    for e in ref_rejected)
+                    for e in ref_rejected if concerns(e.file, feed_name))
     result.affected_days = sorted(d.isoformat() for d in affected)
     result.rejected = [{"file": e.file, "rule": e.rule, "detail": e.detail, "rows_read": e.rows_read,
                         "rows_bad": e.rows_bad, "message": str(e)} for e in rejected]

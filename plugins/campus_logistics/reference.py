@@ -188,6 +188,13 @@ REF_FILES: list[RefFile] = [
 ]
 
 
+def concerns(name: str, feed: str) -> bool:
+    """Whether a refused ref file fails ``feed``'s run: the feeds that need it, and every feed for a
+    file no feed needs (targets: read by the KPI DAG). Others load unaffected (it is still recorded)."""
+    spec = next((s for s in REF_FILES if s.name == name), None)
+    return spec is None or not spec.required_for or feed in spec.required_for
+
+
 def parse_ref(spec: RefFile, path: Path) -> list[dict]:
     raw = path.read_bytes()
     nul = raw.find(b"\x00")
