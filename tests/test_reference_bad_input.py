@@ -151,3 +151,30 @@ def test_a_constraint_only_the_warehouse_knows_is_still_a_named_refusal(landing,
     assert result.ref_reloaded == ["enrolment.csv"]
     assert sql("SELECT DISTINCT students FROM core.enrolment") == [(2000,)]
     assert sql("SELECT outlet_code FROM core.outlet ORDER BY 1") == [("C1",), ("C2",), ("K1",)]
+
+
+def test_through_airflow_a_bad_meters_file_fails_the_meters_run_only(landing, warehouse, sql):
+    """`run` (dag.test per feed DAG): ref/meters.csv with multiplier 0.5 fails the meters DAG naming
+    file, line and column; the canteen DAG loads its day, quarantining a 1950 row and a full-width
+    amount, and succeeds."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.fixtures_meters import write_meters
+
+    write_meter_ref(landing, meters=METERS[:2] + [("E3", "electricity", "CAN1", "canteen", "catering", "0.5")])
+    write_meters(landing, "2001-03-05", [("E1", "2001-03-05T06:00:00+08:00", "101", "ok")])
+    write_canteen(landing, "2001-03-05", [purchase("A1", "6217000011112222", "2001-03-05 08:00:00"),
+                                          purchase("A2", "6217000011113333", "1950-03-05 08:00:00"),
+                                          purchase("A3", "6217000011114444", "2001-03-05 09:00:00", amount="１２.００")])
+    out = subprocess.run([sys.executable, "-m", "campus_logistics", "run", "--landing", str(landing), "--start",
+                          "2001-03-05", "--end", "2001-03-05", "--warehouse", warehouse],
+                         capture_output=True, text=True, env=dict(os.environ), timeout=600)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "canteen: success" in out.stdout
+    assert "meters.csv" in out.stderr and "reference_constraint" in out.stderr and "column 'multiplier'" in out.stderr
+    assert sql("SELECT row_number, rule FROM quality.rejected_rows ORDER BY 1") == [
+        (3, "time_within_late_window"), (4, "amount_parseable")]
+    assert sql("SELECT txn_id FROM core.canteen_txn") == [("A1",)]
+    assert sql("SELECT count(*) FROM core.meter_reading") == [(0,)]
