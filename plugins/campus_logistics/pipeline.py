@@ -127,8 +127,8 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
             rejected.append(FileRejected(feed_name, name, "file_present",
                                          f"expected in {landing / feed.folder} for the run's interval but not found"))
     # a refused ref file this feed uses fails its run too (it loaded with the reference data in force)
-    rejected.extend(FileRejected(feed_name, f"ref/{e.file}", e.rule, e.detail, rows_read=e.rows_read, rows_bad=e.rows_bad)
-                    for e in ref_rejected if concerns(e.file, feed_name))
+    rejected.extend(FileRejected(feed_name, f"ref/{e.file}", e.rule, e.detail, rows_read=e.rows_read,
+                                 rows_bad=e.rows_bad) for e in ref_rejected if concerns(e.file, feed_name))
     result.affected_days = sorted(d.isoformat() for d in affected)
     result.rejected = [{"file": e.file, "rule": e.rule, "detail": e.detail, "rows_read": e.rows_read,
                         "rows_bad": e.rows_bad, "message": str(e)} for e in rejected]

@@ -124,7 +124,8 @@ class RefFile:
         for i, r in enumerate(rows, start=2):
             k = tuple(r[c] for c in self.key)
             if k in seen:
-                raise FileRejected("ref", file, "unique_key", f"line {r.get(LINE, i)}: duplicate key {dict(zip(self.key, k))}")
+                raise FileRejected("ref", file, "unique_key",
+                                   f"line {r.get(LINE, i)}: duplicate key {dict(zip(self.key, k))}")
             seen.add(k)
         for r in rows:
             for c in self.constraints:

@@ -1,10 +1,10 @@
 """``canteen/`` — campus-card POS transactions (一卡通消费流水), GB18030 CSV, one file a day.
 
 Rows belong to the day of their 交易时间: a file may carry late transactions of earlier days, which
-land on their own day (up to ``limits.late_window_days()`` days back); a time *after* the file's day,
-or further back than that, is quarantined. Reversals (冲正) and refunds
-(退款) keep their 原流水号, and KPIs put them on their original's day and outlet. Card numbers
-are replaced by HMAC pseudonyms before anything is written.
+land on their own day (up to ``limits.late_window_days()`` days back); a time *after* the file's
+day, or further back, is quarantined. Reversals (冲正) and refunds (退款) keep their 原流水号, and
+KPIs put them on their original's day and outlet. Card numbers are replaced by HMAC pseudonyms
+before anything is written.
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ separators, full-width digits, currency signs,
 brackets, text, more than 12 integer digits)
 amount zero or negative                                quarantine (``amount_positive``)
 amount with more than 2 decimals (even ``…000``)        quarantine (``amount_max_2_decimals``)
+amount above ``CAMPUS_LOGISTICS_MAX_LEDGER_AMOUNT_     quarantine (``amount_plausible``)
+YUAN`` (default 1,000,000,000.00)
 ``category`` / ``memo`` empty                          loaded (free text, optional: no KPI reads them)
 =====================================================  ==============================================
 

@@ -49,6 +49,7 @@ meter_id empty or not in ref/meters.csv       row quarantined                   
 read_at empty or unparseable                  row quarantined                             ``read_at_parseable``
 read_at outside the file's local day          row quarantined                             ``read_at_in_file_day``
 reading empty, not a number, negative         row quarantined                             ``reading_parseable``
+reading above the maximum (limits.py)         row quarantined                             ``reading_plausible``
 status not ok/estimated/replaced              row quarantined                             ``status_known``
 same (meter_id, read_at), identical content   collapsed, counted as duplicate             ``duplicate_collapsed``
 same (meter_id, read_at), different content   every version quarantined                   ``duplicate_reading_conflict``

@@ -22,6 +22,8 @@ separators, full-width digits, currency signs, text,
 more than 10 integer digits)
 cost negative                                          quarantine (``cost_not_negative``)
 cost with more than 2 decimals (even ``…000``)          quarantine (``cost_max_2_decimals``)
+cost above ``CAMPUS_LOGISTICS_MAX_STAFF_MONTHLY_COST_  quarantine (``cost_plausible``)
+YUAN`` (default 1,000,000.00)
 the same person twice, identical rows                  duplicate collapsed (first row kept)
 the same person in two (or more) units                 ALL of the person's rows quarantined
                                                        (``person_in_two_units``)

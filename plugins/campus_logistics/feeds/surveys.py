@@ -28,9 +28,9 @@ Row rules (the respondent's row is quarantined, its other answers are not used):
   first occurrence is kept); an identical repeat is a duplicate collapsed (counted).
 
 The submission time is only checked to be near the wave date (``submitted_at_near_wave``: within
-``CAMPUS_LOGISTICS_SURVEY_WINDOW_DAYS``, default 92, either side; a wave collects answers over several
-days around it, a year typo is not one of them). Fully empty rows are ignored (not respondents). Answers are stored long-format in
-``core.survey_answer`` (one row per respondent and service column, answer NULL = not answered);
+``CAMPUS_LOGISTICS_SURVEY_WINDOW_DAYS``, default 92, either side): a wave collects answers over
+several days around it, a year typo is not one of them. Fully empty rows are ignored (not
+respondents). Answers are stored long-format in ``core.survey_answer`` (one row per respondent and service column, answer NULL = not answered);
 re-delivering a wave's file replaces that wave.
 """
 

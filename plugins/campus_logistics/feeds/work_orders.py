@@ -31,7 +31,10 @@ ref/sub_centres.csv), ``created_at_valid`` / ``updated_at_valid`` (present and p
 ``reopened_boolean``, ``completed_has_completed_at`` (status completed/closed needs a
 completed_at), ``dispatched_not_before_created``, ``arrived_not_before_created``,
 ``completed_not_before_created``, ``updated_at_not_after_file_day`` and
-``times_not_after_file_day`` (no time after the end of the file's day, local time).
+``times_not_after_file_day`` (no time after the end of the file's day, local time),
+``times_within_ticket_age`` (no time more than ``CAMPUS_LOGISTICS_MAX_TICKET_AGE_DAYS``, default
+366, before the file's day). A JSON document nested deeper than 32 levels fails the file
+(``json_valid``).
 
 Duplicates inside one file: the same order_id with the same updated_at and the same content is a
 duplicate collapsed (counted); with different content the first occurrence wins and the later one
