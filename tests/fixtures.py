@@ -15,6 +15,7 @@ SUB_CENTRES = [
     ("utilities", "水电中心", "Water and power centre", "big_entity", "2000-07-01"),
     ("apartments", "学生公寓管理中心", "Student apartments centre", "big_entity", "2000-07-01"),
     ("property", "物业中心", "Property centre", "big_entity", "2000-07-01"),
+    ("supplies", "商品供应中心", "Supplies centre", "big_entity", "2000-07-01"),
 ]
 OUTLETS = [
     ("第一食堂", "C1", "catering", "centre"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from tests.fixtures import write_csv
+from tests.fixtures import OUTLETS, write_csv
 
 STAFF_HEADER = ["month", "staff_id", "unit_code", "role", "origin", "payer", "monthly_cost_yuan"]
 LEDGER_HEADER = ["month", "unit_code", "entry_type", "category", "amount_yuan", "funding_source", "memo"]
@@ -40,6 +40,10 @@ def write_monthly_ref(root: Path, *, sub_centres=SUB_CENTRES, enrolment=ENROLMEN
     write_csv(ref / "sub_centres.csv", ["unit_code", "name_zh", "name_en", "reform_stage", "stage_since"], sub_centres)
     write_csv(ref / "enrolment.csv", ["month", "students"], sorted(enrolment.items()))
     write_csv(ref / "baselines.csv", ["key", "value", "note"], baselines)
+    # outlets must belong to a sub-centre of the file (reference_constraint)
+    units = {u for u, *_ in sub_centres}
+    write_csv(ref / "outlets.csv", ["outlet_name", "outlet_code", "unit_code", "operator"],
+              [o for o in OUTLETS if o[2] in units])
 
 
 def staff_path(root: Path, month: str) -> Path:

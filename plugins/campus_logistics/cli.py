@@ -205,8 +205,15 @@ def cmd_report(args) -> int:
 
 
 def _month(s: str) -> int:
-    if not s.isdigit() or not 1 <= int(s) <= 12:
+    if not (s.isascii() and s.isdigit()) or not 1 <= int(s) <= 12:  # isdigit() alone accepts '²', int() does not
         raise argparse.ArgumentTypeError(f"expected a month 1-12, got {s!r}")
+    return int(s)
+
+
+def _year(s: str) -> int:
+    # a year whose next year is still a date (periods are half-open); int() alone would take "２００１"
+    if not (s.isascii() and s.isdigit()) or not 1 <= int(s) <= 9998:
+        raise argparse.ArgumentTypeError(f"expected a year 1-9998, got {s!r}")
     return int(s)
 
 
@@ -272,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     w.set_defaults(func=cmd_warehouse)
 
     k = sub.add_parser("kpis", help="print a year's KPIs from mart.kpi_value")
-    k.add_argument("--year", type=int, required=True)
+    k.add_argument("--year", type=_year, required=True)
     k.add_argument("--unit", default="campus")
     k.add_argument("--grain", default="year", choices=["day", "month", "wave", "year"])
     k.add_argument("--warehouse")
@@ -283,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=cmd_seed_table)
 
     rp = sub.add_parser("report", help="write the annual (or, with --month, monthly) finance report")
-    rp.add_argument("--year", type=int, required=True)
+    rp.add_argument("--year", type=_year, required=True)
     rp.add_argument("--month", type=_month, help="1-12: the monthly report; default: the annual report")
     rp.add_argument("--out", required=True, help="output file; its suffix chooses the format (.xlsx workbook or .html page with charts)")
     rp.add_argument("--warehouse", help="postgresql:// URL (e.g. as finance_reader); default: the embedded warehouse")

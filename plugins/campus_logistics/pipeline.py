@@ -20,7 +20,7 @@ from .feeds.base import LoadEnv
 from .loading import record_validation
 from .migrations import migrate
 from .pseudonym import pseudonymiser, verify_key
-from .reference import load_reference
+from .reference import concerns, load_reference
 from .warehouse import connect, resolve_url
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,21 @@ def _file_warnings(url: str, feed, landing: Path, outcomes, run_id: str) -> list
                                            unexpected_ref_files(landing)))
 
 
+def _record_ref_results(url: str, rejected: list[FileRejected], run_id: str) -> None:
+    """Refused ref files' validation results, under feed 'ref' (where refused files are recorded).
+    A ref file refused before and not now was corrected (or put back as loaded): its refusal is
+    replaced by a success."""
+    with connect(url) as conn:
+        refused_before = {f for (f,) in conn.execute(
+            "SELECT file FROM quality.validation_result WHERE feed = 'ref' AND NOT success").fetchall()}
+        for name in sorted(refused_before - {e.file for e in rejected}):
+            record_validation(conn, "ref", name, "ref", True, {}, {}, run_id)
+        for exc in rejected:
+            log.error("%s", exc)
+            record_validation(conn, "ref", exc.file, "ref", False,
+                              {"rows_read": exc.rows_read, "rows_failing": exc.rows_bad}, {exc.rule: exc.detail}, run_id)
+
+
 def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run_id: str | None = None,
              url: str | None = None, allow_missing: bool = False) -> FeedRunResult:
     """Load every file of ``feed_name`` for [start, end]; rejected files are listed, not raised."""
@@ -91,9 +106,16 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
     result = FeedRunResult(feed_name, start.isoformat(), end.isoformat())
     pseudo = pseudonymiser(allow_embedded_fallback=is_embedded(url))
     today = pendulum.now(TZ).date()
-    with connect(url) as conn:
-        verify_key(conn, pseudo)  # a wrong key fails the run before anything is read
-        result.ref_reloaded = load_reference(conn, landing, run_id, needed_by=feed_name)
+    ref_rejected: list[FileRejected] = []
+    try:
+        with connect(url) as conn:
+            verify_key(conn, pseudo)  # a wrong key fails the run before anything is read
+            result.ref_reloaded = load_reference(conn, landing, run_id, needed_by=feed_name, rejected=ref_rejected)
+    except FileRejected as exc:  # a ref file this feed cannot run without: recorded, then the run fails
+        if exc.feed == "ref":
+            _record_ref_results(url, ref_rejected + [exc], run_id)
+        raise
+    _record_ref_results(url, ref_rejected, run_id)
     files, missing = feed.files(landing, start, end)
     env = LoadEnv(url=url, run_id=run_id, pseudonymise=pseudo, today=today)
     outcomes, rejected = feed.load_files(files, env)
@@ -115,6 +137,9 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
         for name in missing:
             rejected.append(FileRejected(feed_name, name, "file_present",
                                          f"expected in {landing / feed.folder} for the run's interval but not found"))
+    # a refused ref file this feed uses fails its run too (it loaded with the reference data in force)
+    rejected.extend(FileRejected(feed_name, f"ref/{e.file}", e.rule, e.detail, rows_read=e.rows_read,
+                                 rows_bad=e.rows_bad) for e in ref_rejected if concerns(e.file, feed_name))
     result.affected_days = sorted(d.isoformat() for d in affected)
     result.rejected = [{"file": e.file, "rule": e.rule, "detail": e.detail, "rows_read": e.rows_read,
                         "rows_bad": e.rows_bad, "message": str(e)} for e in rejected]

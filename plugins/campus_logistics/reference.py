@@ -1,7 +1,10 @@
 """``ref/`` — reference data, reloaded whenever a file's checksum changes.
 
 Reference files are small and everything downstream depends on them, so they are strict: a
-malformed reference file fails the run (rule and line named) rather than quarantining rows.
+malformed reference file fails the run (rule and line named) rather than quarantining rows. Every
+constraint its table would enforce (a CHECK, a column's scale, a unit that must exist) is checked
+here first (``reference_constraint``), and each file loads under a savepoint: a refused file leaves
+the reference data loaded before in force instead of failing every feed with a database error.
 Tables with history in their source (``sub_centres`` by ``stage_since``, ``tariffs`` by
 ``effective_from``) keep every row; the KPIs pick the one in force.
 """
@@ -28,18 +31,20 @@ def _date(v: str) -> date:
 
 
 def _month(v: str) -> date:
-    if not re.fullmatch(r"\d{4}-\d{2}", v):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", v):  # ASCII digits: \d also matches full-width ones
         raise ValueError("expected YYYY-MM")
     return date(int(v[:4]), int(v[5:7]), 1)
 
 
 def _int(v: str) -> int:
-    if not re.fullmatch(r"-?\d+", v):
+    if not re.fullmatch(r"-?[0-9]+", v):
         raise ValueError("expected an integer")
     return int(v)
 
 
 def _num(v: str) -> Decimal:
+    if not re.fullmatch(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", v):  # Decimal() reads full-width digits too
+        raise ValueError("expected a plain decimal number")
     try:
         d = Decimal(v)
     except InvalidOperation:
@@ -68,6 +73,41 @@ def _opt_text(v: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class Constraint:
+    """A condition on a parsed column value that the warehouse (a CHECK, a column's scale, a unit
+    that must exist) would otherwise enforce by failing the whole load, or by silently rounding."""
+
+    column: str
+    ok: Callable[[object], bool]
+    says: str  # what a good value is, for the message (never the value itself)
+
+
+def _at_least(n) -> Callable[[object], bool]:
+    return lambda v: v is None or v >= n
+
+
+def _between(lo, hi) -> Callable[[object], bool]:
+    return lambda v: v is None or lo <= v <= hi
+
+
+def _scale(integer_digits: int, decimals: int) -> Callable[[object], bool]:
+    """Fits numeric(integer_digits + decimals, decimals) exactly: no digit would be rounded away."""
+    def ok(v) -> bool:
+        if v is None:
+            return True
+        exp = v.normalize().as_tuple().exponent if v else 0
+        return (exp >= -decimals) and abs(v) < Decimal(10) ** integer_digits
+    return ok
+
+
+INT4 = (-2**31, 2**31 - 1)
+# numbers the KPIs multiply and sum, and the report views show as numeric(30, 2/6): a value beyond
+# these never describes this campus, and would overflow a report
+PLAUSIBLE = _scale(15, 6)
+PLAUSIBLE_SAYS = "below 10^15 with at most 6 decimals"
+
+
+@dataclass(frozen=True)
 class RefFile:
     name: str  # file name in ref/
     table: str
@@ -75,6 +115,9 @@ class RefFile:
     key: tuple[str, ...]
     required_for: tuple[str, ...] = ()  # feeds that cannot run without it
     table_columns: tuple[str, ...] | None = None  # table column names when they differ from headers
+    constraints: tuple[Constraint, ...] = ()
+    units: tuple[str, ...] = ()  # columns holding a unit code that must be in sub_centres.csv
+    unit_extra: tuple[str, ...] = ()  # codes allowed besides the sub-centres' (e.g. 'campus')
 
     def check(self, rows: list[dict], file: str, lines: list[int] | None = None) -> None:
         seen = set()
@@ -82,8 +125,29 @@ class RefFile:
             k = tuple(r[c] for c in self.key)
             if k in seen:
                 key = ", ".join(f"{c}={shown(v)}" for c, v in zip(self.key, k))
-                raise FileRejected("ref", file, "unique_key", f"line {i}: duplicate key ({key})")
+                raise FileRejected("ref", file, "unique_key", f"line {r.get(LINE, i)}: duplicate key ({key})")
             seen.add(k)
+        for r in rows:
+            for c in self.constraints:
+                if not c.ok(r[c.column]):
+                    raise _constraint(file, r, c.column, c.says)
+
+    def check_units(self, rows: list[dict], file: str, known: set[str]) -> None:
+        """Every unit code names a sub-centre: an outlet of an unknown unit would put its revenue
+        on a unit no report lists."""
+        for r in rows:
+            for col in self.units:
+                if r[col] not in known and r[col] not in self.unit_extra:
+                    raise _constraint(file, r, col, "must be a unit_code of sub_centres.csv")
+
+
+LINE = "_line"  # a parsed row's line in its file
+
+
+def _constraint(file: str, row: dict, column: str, says: str) -> FileRejected:
+    return FileRejected("ref", file, "reference_constraint",
+                        f"line {row.get(LINE)}, column {column!r}: {says}; the file was not loaded "
+                        "(the reference data loaded before stays in force)", rows_bad=1)
 
 
 REF_FILES: list[RefFile] = [
@@ -92,21 +156,36 @@ REF_FILES: list[RefFile] = [
              "stage_since": _date}, ("unit_code", "stage_since"), ("canteen", "staff", "ledger", "work_orders", "surveys")),
     RefFile("outlets.csv", "core.outlet",
             {"outlet_name": _text, "outlet_code": _text, "unit_code": _text, "operator": _enum("centre", "tenant")},
-            ("outlet_name",), ("canteen",)),
+            ("outlet_name",), ("canteen",), units=("unit_code",)),
     RefFile("meters.csv", "core.meter",
             {"meter_id": _text, "utility": _enum("electricity", "water"), "building_code": _text,
-             "building_type": _opt_text, "payer": _text, "multiplier": _num}, ("meter_id",), ("meters",)),
+             "building_type": _opt_text, "payer": _text, "multiplier": _num}, ("meter_id",), ("meters",),
+            constraints=(Constraint("multiplier", _between(1, 1_000_000), "a multiplier from 1 to 1,000,000"),
+                         Constraint("multiplier", PLAUSIBLE, PLAUSIBLE_SAYS))),
     RefFile("tariffs.csv", "core.tariff", {"utility": _enum("electricity", "water"), "effective_from": _date,
-                                           "yuan_per_unit": _num}, ("utility", "effective_from"), ("meters",)),
-    RefFile("enrolment.csv", "core.enrolment", {"month": _month, "students": _int}, ("month",), ("canteen",)),
-    RefFile("baselines.csv", "core.baseline", {"key": _text, "value": _num, "note": _opt_text}, ("key",), ("staff",)),
+                                           "yuan_per_unit": _num}, ("utility", "effective_from"), ("meters",),
+            constraints=(Constraint("yuan_per_unit", _at_least(0), "a tariff must not be negative"),
+                         Constraint("yuan_per_unit", _scale(8, 4),
+                                    "at most 4 decimals and 8 integer digits (a longer tariff would be rounded)"))),
+    RefFile("enrolment.csv", "core.enrolment", {"month": _month, "students": _int}, ("month",), ("canteen",),
+            constraints=(Constraint("students", _between(0, INT4[1]), "a number of students from 0 to 2147483647"),)),
+    RefFile("baselines.csv", "core.baseline", {"key": _text, "value": _num, "note": _opt_text}, ("key",), ("staff",),
+            constraints=(Constraint("value", PLAUSIBLE, PLAUSIBLE_SAYS),)),
     RefFile("utility_baseline.csv", "core.utility_baseline",
             {"utility": _enum("electricity", "water"), "month_of_year": _int, "quantity": _num},
-            ("utility", "month_of_year"), ("meters",)),
+            ("utility", "month_of_year"), ("meters",),
+            constraints=(Constraint("month_of_year", _between(1, 12), "a month of the year from 1 to 12"),
+                         Constraint("quantity", _at_least(0), "a baseline quantity must not be negative"),
+                         Constraint("quantity", PLAUSIBLE, PLAUSIBLE_SAYS))),
     RefFile("sla.csv", "core.sla", {"category": _text, "respond_within_min": _int, "complete_within_h": _num},
-            ("category",), ("work_orders",)),
+            ("category",), ("work_orders",),
+            constraints=(Constraint("respond_within_min", _between(0, INT4[1]), "minutes from 0 to 2147483647"),
+                         Constraint("complete_within_h", _at_least(0), "hours must not be negative"),
+                         Constraint("complete_within_h", PLAUSIBLE, PLAUSIBLE_SAYS))),
     RefFile("targets.csv", "core.target", {"kpi_code": _text, "unit_code": _text, "bound": _enum("min", "max"),
-                                           "value": _num}, ("kpi_code", "unit_code", "bound")),
+                                           "value": _num}, ("kpi_code", "unit_code", "bound"),
+            units=("unit_code",), unit_extra=("campus",),
+            constraints=(Constraint("value", PLAUSIBLE, PLAUSIBLE_SAYS),)),
 ]
 
 
@@ -114,6 +193,13 @@ def read_ref(path: Path, landing: Path) -> bytes:
     """A reference file's bytes, through the landing gate (no links, nothing outside landing)."""
     with open_landed("ref", path, landing) as f:
         return f.read()
+
+
+def concerns(name: str, feed: str) -> bool:
+    """Whether a refused ref file fails ``feed``'s run: the feeds that need it, and every feed for a
+    file no feed needs (targets: read by the KPI DAG). Others load unaffected (it is still recorded)."""
+    spec = next((s for s in REF_FILES if s.name == name), None)
+    return spec is None or not spec.required_for or feed in spec.required_for
 
 
 def parse_ref(spec: RefFile, path: Path, raw: bytes | None = None) -> list[dict]:
@@ -144,7 +230,7 @@ def parse_ref(spec: RefFile, path: Path, raw: bytes | None = None) -> list[dict]
         r = {(k or "").strip(): (v or "").strip() for k, v in r.items() if k is not None}
         if not any(r.values()):
             continue
-        out = {}
+        out = {LINE: i}
         for col, parse in spec.columns.items():
             try:
                 out[col] = parse(r.get(col, ""))
@@ -164,8 +250,14 @@ def _blank_lines_before(physical: list[str], first: int, last: int) -> int:
     return n
 
 
-def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by: str | None = None) -> list[str]:
-    """Reload every changed ref file; return the names reloaded. Runs in the caller's transaction."""
+def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by: str | None = None,
+                   rejected: list[FileRejected] | None = None) -> list[str]:
+    """Reload every changed ref file; return the names reloaded. Runs in the caller's transaction.
+
+    With a ``rejected`` list, a bad ref file is appended there instead of raised, and the others
+    still load: each file loads under its own savepoint, so a file the warehouse refuses leaves
+    the reference data loaded before in force. A file the feed ``needed_by`` cannot run without
+    and that was never loaded is still raised."""
     ref_dir = Path(landing) / "ref"
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('campus_logistics.ref'))")  # one reloader at a time
     loaded = dict(conn.execute("SELECT name, checksum FROM core.ref_file").fetchall())
@@ -176,21 +268,48 @@ def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by:
             if needed_by and needed_by in spec.required_for and spec.name not in loaded:
                 raise FileRejected("ref", spec.name, "file_present", f"{path} is missing and feed {needed_by!r} needs it")
             continue
-        raw = read_ref(path, landing)
-        checksum = content_checksum(raw)  # of exactly the bytes parsed below
-        if loaded.get(spec.name) == checksum:
+        try:
+            raw = read_ref(path, landing)
+            checksum = content_checksum(raw)  # of exactly the bytes parsed below
+            if loaded.get(spec.name) == checksum:
+                continue
+            _load_ref_file(conn, spec, path, raw, checksum, run_id)
+        except FileRejected as exc:
+            if rejected is None or (needed_by in spec.required_for and spec.name not in loaded):
+                raise
+            rejected.append(exc)
             continue
-        rows = parse_ref(spec, path, raw)
-        cols = list(spec.columns)
-        conn.execute(f"DELETE FROM {spec.table}")
-        with conn.cursor().copy(f"COPY {spec.table} ({', '.join(cols)}) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row(tuple(r[c] for c in cols))
-        conn.execute(
-            """INSERT INTO core.ref_file (name, checksum, rows, loaded_at, run_id) VALUES (%s, %s, %s, now(), %s)
-               ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, rows = EXCLUDED.rows,
-                   loaded_at = EXCLUDED.loaded_at, run_id = EXCLUDED.run_id""",
-            (spec.name, checksum, len(rows), run_id),
-        )
         changed.append(spec.name)
     return changed
+
+
+def _load_ref_file(conn, spec: RefFile, path: Path, raw: bytes, checksum: str, run_id: str | None) -> list[dict]:
+    """Parse, check and replace one ref table under a savepoint; FileRejected names what failed."""
+    rows = parse_ref(spec, path, raw)
+    import psycopg
+
+    try:
+        with conn.transaction():  # a savepoint: a refused file rolls back alone
+            if spec.units:
+                known = {u for (u,) in conn.execute("SELECT DISTINCT unit_code FROM core.sub_centre").fetchall()}
+                spec.check_units(rows, spec.name, known)
+            cols = list(spec.columns)
+            conn.execute(f"DELETE FROM {spec.table}")
+            with conn.cursor().copy(f"COPY {spec.table} ({', '.join(cols)}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(tuple(r[c] for c in cols))
+            conn.execute(
+                """INSERT INTO core.ref_file (name, checksum, rows, loaded_at, run_id) VALUES (%s, %s, %s, now(), %s)
+                   ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, rows = EXCLUDED.rows,
+                       loaded_at = EXCLUDED.loaded_at, run_id = EXCLUDED.run_id""",
+                (spec.name, checksum, len(rows), run_id),
+            )
+    except psycopg.Error as exc:
+        # a constraint the checks above do not mirror yet: still this file's rejection, never a crash
+        # of every feed; the SQLSTATE and constraint name say what, the row's values are not repeated
+        diag = exc.diag
+        what = diag.constraint_name or diag.column_name or diag.sqlstate or type(exc).__name__
+        raise FileRejected("ref", spec.name, "reference_constraint",
+                           f"the warehouse refused the file ({what}); the file was not loaded "
+                           "(the reference data loaded before stays in force)") from None
+    return rows

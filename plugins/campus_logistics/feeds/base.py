@@ -100,7 +100,8 @@ class Feed(ABC):
     @property
     def _pattern(self) -> re.Pattern:
         digits = {"day": 8, "month": 6, "wave": 8}[self.cadence]
-        return re.compile(rf"^{re.escape(self.prefix)}(\d{{{digits}}}){re.escape(self.suffix)}$")
+        # ASCII digits: \d also matches full-width ones
+        return re.compile(rf"^{re.escape(self.prefix)}([0-9]{{{digits}}}){re.escape(self.suffix)}$")
 
     def period_of(self, filename: str) -> date | None:
         m = self._pattern.match(filename)

@@ -1,9 +1,10 @@
 """``canteen/`` — campus-card POS transactions (一卡通消费流水), GB18030 CSV, one file a day.
 
 Rows belong to the day of their 交易时间: a file may carry late transactions of earlier days, which
-land on their own day; a time *after* the file's day is quarantined. Reversals (冲正) and refunds
-(退款) keep their 原流水号, and KPIs put them on their original's day and outlet. Card numbers
-are replaced by HMAC pseudonyms before anything is written.
+land on their own day (up to ``limits.late_window_days()`` days back); a time *after* the file's
+day, or further back, is quarantined. Reversals (冲正) and refunds (退款) keep their 原流水号, and
+KPIs put them on their original's day and outlet. Card numbers are replaced by HMAC pseudonyms
+before anything is written.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import csv
 
 import pandas as pd
 
+from .. import limits
 from ..loading import FileOutcome, collapse_duplicates, copy_frame
 from ..pseudonym import pseudonymise_fields
 from ..validation import ROW, Rule
@@ -36,8 +38,10 @@ def rules(outlet_names: list[str]) -> list[Rule]:
         Rule("holder_type_known", lambda g: g.ExpectColumnValuesToBeInSet(column="_holder", value_set=list(HOLDER))),
         Rule("time_parseable", lambda g: g.ExpectColumnValuesToNotBeNull(column="_time")),
         Rule("time_not_after_file_day", lambda g: g.ExpectColumnValuesToBeBetween(column="_days_late", min_value=0)),
+        Rule("time_within_late_window", lambda g: g.ExpectColumnValuesToBeInSet(column="_late_ok", value_set=["yes"])),
         Rule("outlet_known", lambda g: g.ExpectColumnValuesToBeInSet(column="_outlet", value_set=outlet_names)),
         Rule("amount_parseable", lambda g: g.ExpectColumnValuesToMatchRegex(column="_amount", regex=AMOUNT_RE)),
+        Rule("amount_plausible", lambda g: g.ExpectColumnValuesToBeInSet(column="_amount_ok", value_set=["yes"])),
         Rule("type_known", lambda g: g.ExpectColumnValuesToBeInSet(column="_type", value_set=list(TXN_TYPE))),
         Rule("amount_sign_matches_type", lambda g: g.ExpectColumnValuesToBeInSet(
             column="_type_sign", value_set=["消费+", "冲正-", "退款-"])),
@@ -56,9 +60,14 @@ def _prepare(df: pd.DataFrame, outlets: dict) -> pd.DataFrame:
     df["_type"] = df["交易类型"].fillna("")
     raw = df["交易时间"]
     t = pd.to_datetime(raw, format="%Y-%m-%d %H:%M:%S", errors="coerce")
+    t = t.where(raw.fillna("").str.isascii())  # to_datetime reads full-width digits; PostgreSQL does not
     df["_time"] = t
     df["_days_late"] = (df["_file_day"] - t.dt.normalize()).dt.days
+    df["_late_ok"] = _flag(df["_days_late"] <= limits.late_window_days(), t.notna())
     amount = df["_amount"]
+    parsed = amount.str.fullmatch(AMOUNT_RE)
+    magnitude = pd.to_numeric(amount.where(parsed, None).str.lstrip("-"), errors="coerce")
+    df["_amount_ok"] = _flag(magnitude <= float(limits.max_canteen_amount()), parsed)
     is_zero = amount.str.fullmatch(r"-?0*(?:\.0*)?")
     sign = pd.Series("+", index=df.index).where(~amount.str.startswith("-"), "-").where(~is_zero, "0")
     # checked only where the type (and amount) are known, so a row is quarantined for its real fault
@@ -78,6 +87,11 @@ def _prepare(df: pd.DataFrame, outlets: dict) -> pd.DataFrame:
     df["_holder_type"] = df["_holder"].map(HOLDER)
     df["_txn_type"] = df["_type"].map(TXN_TYPE)
     return df
+
+
+def _flag(ok: pd.Series, known: pd.Series) -> pd.Series:
+    """'yes'/'no' where the value is known, missing where not (its own parse rule names it)."""
+    return pd.Series("no", index=ok.index, dtype="object").where(~ok.astype(bool), "yes").where(known.astype(bool), None)
 
 
 class CanteenFeed(StagedFeed):

@@ -26,6 +26,8 @@ separators, full-width digits, currency signs,
 brackets, text, more than 12 integer digits)
 amount zero or negative                                quarantine (``amount_positive``)
 amount with more than 2 decimals (even ``…000``)        quarantine (``amount_max_2_decimals``)
+amount above ``CAMPUS_LOGISTICS_MAX_LEDGER_AMOUNT_     quarantine (``amount_plausible``)
+YUAN`` (default 1,000,000,000.00)
 ``category`` / ``memo`` empty                          loaded (free text, optional: no KPI reads them)
 =====================================================  ==============================================
 
@@ -40,13 +42,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .. import limits
 from ..errors import FileRejected
 from ..loading import (FileOutcome, copy_frame, create_quarantine, publish_quality, quarantine_rows,
                        record_validation)
 from ..validation import ROW, Rule, validator
 from .base import CsvReader, CsvSpec, Feed, LandingFile, LoadContext, nullify
 from .staff import (enum_column, malformed_record, month_vs_file, parse_money, parse_month, record_with_pseudonym,
-                    unit_lookup)
+                    unit_lookup, within)
 
 COLUMNS = ["month", "unit_code", "entry_type", "category", "amount_yuan", "funding_source", "memo"]
 ENTRY_TYPES = ["revenue", "cost", "capital_in", "capex"]
@@ -64,6 +67,7 @@ def rules(units: list[str]) -> list[Rule]:
         Rule("amount_parseable", lambda g: g.ExpectColumnValuesToNotBeNull(column="_amount")),
         Rule("amount_positive", lambda g: g.ExpectColumnValuesToBeInSet(column="_amount_sign", value_set=["+"])),
         Rule("amount_max_2_decimals", lambda g: g.ExpectColumnValuesToBeBetween(column="_amount_decimals", max_value=2)),
+        Rule("amount_plausible", lambda g: g.ExpectColumnValuesToBeInSet(column="_amount_ok", value_set=["yes"])),
         Rule("funding_source_known", lambda g: g.ExpectColumnValuesToBeInSet(
             column="_funding", value_set=FUNDING_SOURCES)),
     ]
@@ -80,6 +84,7 @@ def _prepare(df: pd.DataFrame, file_month: str) -> pd.DataFrame:
     df["_amount"] = money["text"]
     df["_amount_sign"] = money["sign"]
     df["_amount_decimals"] = money["decimals"]
+    df["_amount_ok"] = within(money["text"], limits.max_ledger_amount())
     return df
 
 

@@ -49,6 +49,7 @@ meter_id empty or not in ref/meters.csv       row quarantined                   
 read_at empty or unparseable                  row quarantined                             ``read_at_parseable``
 read_at outside the file's local day          row quarantined                             ``read_at_in_file_day``
 reading empty, not a number, negative         row quarantined                             ``reading_parseable``
+reading above the maximum (limits.py)         row quarantined                             ``reading_plausible``
 status not ok/estimated/replaced              row quarantined                             ``status_known``
 same (meter_id, read_at), identical content   collapsed, counted as duplicate             ``duplicate_collapsed``
 same (meter_id, read_at), different content   every version quarantined                   ``duplicate_reading_conflict``
@@ -83,6 +84,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from .. import limits
 from ..errors import FileRejected
 from ..loading import FileOutcome, create_quarantine, publish_quality, quarantine_rows, record_validation
 from ..validation import ROW, Rule, validator
@@ -94,10 +96,10 @@ log = logging.getLogger(__name__)
 COLUMNS = ["meter_id", "read_at", "reading", "status"]
 STATUSES = ("ok", "estimated", "replaced")
 TZ = "Asia/Shanghai"
-READING_RE = r"^\+?(?:\d{1,15}(?:\.\d{0,9})?|\.\d{1,9})$"
-_OFFSET_RE = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
-_HAS_TIME_RE = r"^\d{4}-?\d{2}-?\d{2}[Tt ]\d{2}"
-_SUB_MICRO_RE = r"(\.\d{6})\d+"
+READING_RE = r"^\+?(?:[0-9]{1,15}(?:\.[0-9]{0,9})?|\.[0-9]{1,9})$"
+_OFFSET_RE = r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
+_HAS_TIME_RE = r"^[0-9]{4}-?[0-9]{2}-?[0-9]{2}[Tt ][0-9]{2}"
+_SUB_MICRO_RE = r"(\.[0-9]{6})[0-9]+"
 FILE_DAY = "_file_day"
 
 JUMP_FACTOR = 100          # a jump is ≥ 100 × the meter's normal hourly increase × hours
@@ -119,6 +121,7 @@ ROW_RULES = [
     Rule("read_at_parseable", lambda g: g.ExpectColumnValuesToNotBeNull(column="_time")),
     Rule("read_at_in_file_day", lambda g: g.ExpectColumnValuesToBeBetween(column="_day_offset", min_value=0, max_value=0)),
     Rule("reading_parseable", lambda g: g.ExpectColumnValuesToMatchRegex(column="_reading", regex=READING_RE)),
+    Rule("reading_plausible", lambda g: g.ExpectColumnValuesToBeInSet(column="_reading_ok", value_set=["yes"])),
     Rule("status_known", lambda g: g.ExpectColumnValuesToBeInSet(column="_status", value_set=list(STATUSES))),
 ]
 
@@ -161,8 +164,8 @@ def _register_text(s: pd.Series) -> pd.Series:
 
 def _normalised_number(s: pd.Series) -> pd.Series:
     """Canonical text of a decimal (no leading/trailing zeros), to compare duplicates exactly."""
-    s = s.str.replace(r"^0+(?=\d)", "", regex=True)
-    s = s.str.replace(r"(\.\d*?)0+$", r"\1", regex=True)
+    s = s.str.replace(r"^0+(?=[0-9])", "", regex=True)
+    s = s.str.replace(r"(\.[0-9]*?)0+$", r"\1", regex=True)
     return s.str.replace(r"\.$", "", regex=True)
 
 
@@ -191,6 +194,9 @@ def derive(df: pd.DataFrame, meter_ids: pd.Index) -> pd.DataFrame:
     reg_text = _register_text(df["_reading"].where(matched, "0"))
     df["_reg_text"] = reg_text
     df["_reg"] = pd.to_numeric(reg_text).to_numpy(dtype="float64")
+    # a register beyond any real meter's is a corrupt value, not consumption to sum
+    plausible = df["_reg"] <= float(limits.max_meter_reading())
+    df["_reading_ok"] = pd.Series(np.where(plausible, "yes", "no"), index=df.index, dtype="object").where(matched, None)
     return df
 
 

@@ -22,6 +22,8 @@ separators, full-width digits, currency signs, text,
 more than 10 integer digits)
 cost negative                                          quarantine (``cost_not_negative``)
 cost with more than 2 decimals (even ``…000``)          quarantine (``cost_max_2_decimals``)
+cost above ``CAMPUS_LOGISTICS_MAX_STAFF_MONTHLY_COST_  quarantine (``cost_plausible``)
+YUAN`` (default 1,000,000.00)
 the same person twice, identical rows                  duplicate collapsed (first row kept)
 the same person in two (or more) units                 ALL of the person's rows quarantined
                                                        (``person_in_two_units``)
@@ -44,6 +46,7 @@ import csv
 
 import pandas as pd
 
+from .. import limits
 from ..errors import FileRejected
 from ..loading import (QUARANTINE, FileOutcome, copy_frame, create_quarantine, publish_quality,
                        quarantine_rows, record_validation)
@@ -125,6 +128,14 @@ def parse_money(s: pd.Series, max_int_digits: int) -> pd.DataFrame:
     }, index=s.index)
 
 
+def within(text: pd.Series, limit) -> pd.Series:
+    """'yes'/'no' whether a parsed money text (``parse_money``) is at most ``limit`` (limits.py);
+    missing where unparseable, so the row is quarantined for its parse rule only."""
+    value = pd.to_numeric(text, errors="coerce")
+    out = pd.Series("no", index=text.index, dtype="object").where(~(value <= float(limit)), "yes")
+    return out.where(text.notna(), None)
+
+
 def enum_column(s: pd.Series) -> pd.Series:
     """Trimmed, case-folded text; missing becomes '' so that set rules reject it."""
     return s.fillna("").astype(str).str.strip().str.lower()
@@ -164,6 +175,7 @@ def rules(units: list[str]) -> list[Rule]:
         Rule("cost_parseable", lambda g: g.ExpectColumnValuesToNotBeNull(column="_cost")),
         Rule("cost_not_negative", lambda g: g.ExpectColumnValuesToBeInSet(column="_cost_sign", value_set=["+", "0"])),
         Rule("cost_max_2_decimals", lambda g: g.ExpectColumnValuesToBeBetween(column="_cost_decimals", max_value=2)),
+        Rule("cost_plausible", lambda g: g.ExpectColumnValuesToBeInSet(column="_cost_ok", value_set=["yes"])),
     ]
 
 
@@ -179,6 +191,7 @@ def _prepare(df: pd.DataFrame, file_month: str) -> pd.DataFrame:
     df["_cost"] = money["text"]
     df["_cost_sign"] = money["sign"]
     df["_cost_decimals"] = money["decimals"]
+    df["_cost_ok"] = within(money["text"], limits.max_staff_cost())
     return df
 
 

@@ -30,9 +30,10 @@ Row rules (the respondent's row is quarantined, its other answers are not used):
 * ``duplicate_response_conflict`` — a 序号 seen earlier in the file with different content (the
   first occurrence is kept); an identical repeat is a duplicate collapsed (counted).
 
-The submission time is not checked against the wave date (a wave collects answers over several
-days around it). Fully empty rows are ignored (not respondents). Answers are stored long-format in
-``core.survey_answer`` (one row per respondent and service column, answer NULL = not answered);
+The submission time is only checked to be near the wave date (``submitted_at_near_wave``: within
+``CAMPUS_LOGISTICS_SURVEY_WINDOW_DAYS``, default 92, either side): a wave collects answers over
+several days around it, a year typo is not one of them. Fully empty rows are ignored (not
+respondents). Answers are stored long-format in ``core.survey_answer`` (one row per respondent and service column, answer NULL = not answered);
 re-delivering a wave's file replaces that wave.
 """
 
@@ -47,6 +48,7 @@ from xml.etree.ElementTree import ParseError
 import numpy as np
 import pandas as pd
 
+from .. import limits
 from ..errors import FileRejected, shown
 from ..loading import FileOutcome, copy_frame, create_quarantine, content_checksum, publish_quality, quarantine_rows, record_validation
 from ..validation import ROW, Rule, validator
@@ -66,6 +68,7 @@ STAGE_COLUMNS = ["wave_date", "response_no", "unit_code", "holder_type", "submit
 RULES = [
     Rule("response_no_present", lambda g: g.ExpectColumnValuesToNotBeNull(column="_response_no")),
     Rule("submitted_at_valid", lambda g: g.ExpectColumnValuesToNotBeNull(column="_submitted")),
+    Rule("submitted_at_near_wave", lambda g: g.ExpectColumnValuesToBeInSet(column="_near_wave", value_set=["yes"])),
     Rule("holder_type_known", lambda g: g.ExpectColumnValuesToBeInSet(column="_holder", value_set=list(HOLDERS))),
     Rule("answer_on_scale", lambda g: g.ExpectColumnValuesToBeNull(column="_bad_cells")),
 ]
@@ -126,6 +129,15 @@ def submitted_times(values: pd.Series) -> pd.Series:
     from_cells = aware.where(is_tz, local)
     from_text = parse_times(values, require_time=False)
     return from_cells.where(from_cells.notna(), from_text).astype("datetime64[us, UTC]")
+
+
+def near_wave(submitted: pd.Series, wave: dt.date) -> pd.Series:
+    """'yes' when the answer was submitted within limits.survey_window_days() of the wave's date
+    (a year typo is not an answer to this wave), 'no' otherwise, missing when unparseable."""
+    day = submitted.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).dt.normalize()
+    gap = (day - pd.Timestamp(wave)).dt.days.abs()
+    out = pd.Series("no", index=submitted.index, dtype="object").where(~(gap <= limits.survey_window_days()), "yes")
+    return out.where(submitted.notna(), None)
 
 
 class _Sheet:
@@ -268,6 +280,7 @@ class _Sheet:
         # derived columns the rules check
         df["_response_no"] = df[NO].map(_response_no).astype("object")
         df["_submitted"] = submitted_times(df[SUBMITTED])
+        df["_near_wave"] = near_wave(df["_submitted"], self.lf.period)
         df["_holder"] = df[HOLDER].map(lambda v: v.strip() if isinstance(v, str) else "").astype("object")
         problems = pd.Series("", index=df.index, dtype="object")
         for i, name, unit in self.unit_cols:

@@ -31,7 +31,10 @@ ref/sub_centres.csv), ``created_at_valid`` / ``updated_at_valid`` (present and p
 ``reopened_boolean``, ``completed_has_completed_at`` (status completed/closed needs a
 completed_at), ``dispatched_not_before_created``, ``arrived_not_before_created``,
 ``completed_not_before_created``, ``updated_at_not_after_file_day`` and
-``times_not_after_file_day`` (no time after the end of the file's day, local time).
+``times_not_after_file_day`` (no time after the end of the file's day, local time),
+``times_within_ticket_age`` (no time more than ``CAMPUS_LOGISTICS_MAX_TICKET_AGE_DAYS``, default
+366, before the file's day). A JSON document nested deeper than 32 levels fails the file
+(``json_valid``).
 
 Duplicates inside one file: the same order_id with the same updated_at and the same content is a
 duplicate collapsed (counted); with different content the first occurrence wins and the later one
@@ -58,6 +61,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from .. import limits
 from ..errors import FileRejected
 from ..loading import FileOutcome, content_checksum, copy_frame
 from ..validation import ROW, Rule
@@ -87,9 +91,9 @@ CURRENT_COLUMNS = [c for c in CORE_COLUMNS if c != "source_line"]
 # --- time parsing shared with the survey feed --------------------------------------------------
 
 _TIME_RE = (
-    r"^\s*(?P<year>\d{4})[-/.](?P<month>\d{1,2})[-/.](?P<day>\d{1,2})"
-    r"(?:(?:[Tt]|\s+)(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?)?"
-    r"\s*(?P<off>[Zz]|[+-]\d{2}(?::?\d{2})?)?\s*$"
+    r"^\s*(?P<year>[0-9]{4})[-/.](?P<month>[0-9]{1,2})[-/.](?P<day>[0-9]{1,2})"
+    r"(?:(?:[Tt]|\s+)(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2})(?::(?P<second>[0-9]{2})(?:[.,](?P<frac>[0-9]{1,9}))?)?)?"
+    r"\s*(?P<off>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?\s*$"
 )
 
 
@@ -173,6 +177,7 @@ def rules(categories: list[str], units: list[str]) -> list[Rule]:
         Rule("completed_not_before_created", lambda g: g.ExpectColumnValuesToBeBetween(column="_complete_s", min_value=0)),
         Rule("updated_at_not_after_file_day", lambda g: g.ExpectColumnValuesToBeBetween(column="_updated_days_late", min_value=0)),
         Rule("times_not_after_file_day", lambda g: g.ExpectColumnValuesToBeBetween(column="_times_days_late", min_value=0)),
+        Rule("times_within_ticket_age", lambda g: g.ExpectColumnValuesToBeInSet(column="_age_ok", value_set=ok)),
     ]
 
 
@@ -197,15 +202,21 @@ def _rating(v) -> tuple[str, float]:
     if isinstance(v, bool):
         return "bad", np.nan
     if isinstance(v, int):
-        return "int", float(v)
+        return "int", _clamped(v)
     if isinstance(v, float):
         return ("int", v) if v.is_integer() else ("bad", v)
     if isinstance(v, str):
         s = v.strip()
-        if s.lstrip("+-").isdigit():
-            return "int", float(int(s))
+        if re.fullmatch(r"[+-]?[0-9]{1,20}", s):  # ASCII digits: isdigit() also accepts '①', which int() refuses
+            return "int", _clamped(int(s))
         return ("null", np.nan) if s == "" else ("bad", np.nan)
     return "bad", np.nan
+
+
+def _clamped(n: int) -> float:
+    """An integer rating as a float, huge ones held at ±1e9 (out of range either way): float() of a
+    400-digit JSON integer raises OverflowError."""
+    return float(max(-10**9, min(n, 10**9)))
 
 
 def _bool(v) -> str | None:
@@ -265,6 +276,11 @@ def frame(batch: pd.DataFrame) -> pd.DataFrame:
     df["_updated_days_late"] = (day - local_day(df["_updated_at"])).dt.days.astype("float64")
     latest = pd.concat([df[f"_{f}"] for f in TIME_FIELDS[:-1]], axis=1).max(axis=1)
     df["_times_days_late"] = (day - local_day(latest.astype("datetime64[us, UTC]"))).dt.days.astype("float64")
+    # a ticket older than any real one (a year typo) must not reach months nobody loads
+    earliest = pd.concat([df[f"_{f}"] for f in TIME_FIELDS], axis=1).min(axis=1).astype("datetime64[us, UTC]")
+    age = (day - local_day(earliest)).dt.days
+    df["_age_ok"] = pd.Series(np.where(age <= limits.max_ticket_age_days(), "ok", "too_old"), index=df.index,
+                              dtype="object").where(earliest.notna(), None)
     copy = {
         "order_id": _obj(df["_order_id"]),
         "source_line": df[ROW].astype("int64"),
@@ -327,6 +343,9 @@ def read_array(feed: str, lf: LandingFile) -> tuple[list, str]:
 
     try:
         doc = json.loads(text, parse_constant=not_json)
+    except RecursionError:
+        raise FileRejected(feed, lf.name, "json_valid", "not valid JSON: arrays or objects nested too deeply "
+                           "(more levels than any ticket export has)") from None
     except ValueError as exc:
         if not isinstance(exc, json.JSONDecodeError):
             raise FileRejected(feed, lf.name, "json_valid", f"not valid JSON: {exc}") from None
@@ -340,7 +359,31 @@ def read_array(feed: str, lf: LandingFile) -> tuple[list, str]:
     if not isinstance(doc, list):
         raise FileRejected(feed, lf.name, "json_array",
                            f"the file holds a JSON {type(doc).__name__}, not an array of tickets")
+    deep = _too_deep(doc)
+    if deep is not None:
+        raise FileRejected(feed, lf.name, "json_valid",
+                           f"element {deep} is nested more than {MAX_JSON_DEPTH} levels deep (no ticket is): "
+                           "it could not be stored or shown")
     return doc, checksum
+
+
+MAX_JSON_DEPTH = 32  # a ticket is an object of scalars; storing or printing deeper values recurses
+
+
+def _too_deep(doc: list) -> int | None:
+    """The 1-based position of the first element nested deeper than MAX_JSON_DEPTH, else None.
+    Iterative, and it only descends into containers, so a file of flat tickets costs one pass."""
+    for pos, element in enumerate(doc, start=1):
+        stack = [(element, 1)]
+        while stack:
+            value, depth = stack.pop()
+            if depth > MAX_JSON_DEPTH:
+                return pos
+            if isinstance(value, dict):
+                stack.extend((v, depth + 1) for v in value.values() if isinstance(v, (dict, list)))
+            elif isinstance(value, list):
+                stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
+    return None
 
 
 class ArrayReader:

@@ -24,9 +24,11 @@ def fmt_yuan(v: Number) -> str:
 
 def fmt_rate(v: Number) -> str:
     """A rate (fraction 0–1) as a percentage with one decimal, half-up as the finance office rounds."""
-    from decimal import ROUND_HALF_UP
+    from decimal import ROUND_HALF_UP, localcontext
 
-    return f"{(Decimal(v) * 100).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
+    with localcontext() as ctx:
+        ctx.prec = 100  # quantize fails past the default 28 digits; a numeric(30, 6) rate has up to 30
+        return f"{(Decimal(v) * 100).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
 
 
 def fmt_number(v: Number) -> str:
