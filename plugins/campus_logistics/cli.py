@@ -157,7 +157,13 @@ def cmd_warehouse(args) -> int:
     if args.action == "start":
         print(start_embedded())
     elif args.action == "stop":
-        print("stopped" if stop_embedded() else f"not running ({default_pgdata()})")
+        from .warehouse import WarehouseStopFailed
+
+        try:
+            print("stopped" if stop_embedded() else f"not running ({default_pgdata()})")
+        except WarehouseStopFailed as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     elif args.action == "url":
         print(start_embedded() if not args.warehouse else args.warehouse)
     elif args.action == "migrate":

