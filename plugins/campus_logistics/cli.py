@@ -238,7 +238,7 @@ def cmd_pseudonym(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print("re-keyed: " + ", ".join(f"{k} {v:,}" for k, v in stats.items()))
-    print(f"now set the new key where the loads read it (Airflow variable 'pseudonym_key' or "
+    print(f"now set the new key where the loads read it (Airflow variable 'pseudonym_secret_key' or "
           f"CAMPUS_LOGISTICS_PSEUDONYM_KEY); loads with the old key are refused from now on")
     return 0
 
