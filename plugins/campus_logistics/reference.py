@@ -140,8 +140,13 @@ def parse_ref(spec: RefFile, path: Path) -> list[dict]:
     return rows
 
 
-def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by: str | None = None) -> list[str]:
-    """Reload every changed ref file; return the names reloaded. Runs in the caller's transaction."""
+def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by: str | None = None,
+                   replace: bool = True) -> list[str]:
+    """Reload every changed ref file; return the names reloaded. Runs in the caller's transaction.
+
+    ``replace=False`` (a landing other than the deployment's): a ref file that would replace the
+    warehouse's differing one fails with ``ref_replace_explicit`` instead; a first load is allowed.
+    """
     ref_dir = Path(landing) / "ref"
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('campus_logistics.ref'))")  # one reloader at a time
     loaded = dict(conn.execute("SELECT name, checksum FROM core.ref_file").fetchall())
@@ -155,6 +160,10 @@ def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by:
         checksum = file_checksum(path)
         if loaded.get(spec.name) == checksum:
             continue
+        if not replace and spec.name in loaded:
+            raise FileRejected("ref", spec.name, "ref_replace_explicit",
+                               "differs from the warehouse's reference data, and this run's landing is not the "
+                               "default one: trigger it with replace_reference=true to replace it")
         rows = parse_ref(spec, path)
         cols = list(spec.columns)
         conn.execute(f"DELETE FROM {spec.table}")
