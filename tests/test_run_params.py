@@ -69,6 +69,17 @@ def test_the_kpi_dag_refuses_an_unbounded_range():
     assert "'range_calendar'" in failed.value.result.errors["periods"]
 
 
+def test_the_kpi_dag_refuses_an_unbounded_list_of_days():
+    days = [f"{y:04d}-01-01" for y in range(1, 10000)]  # ten thousand years of KPIs
+    with pytest.raises(DagRunFailed) as failed:
+        run_dag("kpi", {"days": days})
+    assert failed.value.result.failed_tasks == ["periods"]
+    assert "'range_max_days'" in failed.value.result.errors["periods"]
+    with pytest.raises(DagRunFailed) as failed:
+        run_dag("kpi", {"days": ["1700-01-01"]})
+    assert "'range_calendar'" in failed.value.result.errors["periods"]
+
+
 def test_the_cli_refuses_an_unbounded_range(landing):
     import subprocess
     import sys

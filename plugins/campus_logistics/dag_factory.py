@@ -217,6 +217,10 @@ def kpi_dag(feeds: list[str], *, doc_md: str, start_date=None):
             params = context.get("params") or {}
             for key in ("days",):
                 days.update(conf.get(key) or params.get(key) or [])
+            if days:
+                from campus_logistics.run_params import check_days
+
+                check_days(days)  # a hand-made list: real days in the calendar, at most a run's span
             feeds_seen.update(conf.get("feeds") or params.get("feeds") or [])
             start, end = conf.get("start") or params.get("start"), conf.get("end") or params.get("end")
             if start:

@@ -72,6 +72,20 @@ def check_range(start, end, *, today: date | None = None) -> tuple[date, date]:
     return first, last
 
 
+def check_days(days, *, today: date | None = None) -> list[date]:
+    """A manual KPI run's list of days: each a date in the calendar, no more than a run's span."""
+    days = list(days)
+    if len(days) > max_run_days():
+        raise RunRejected("range_max_days", f"{len(days)} days listed, more than {max_run_days()} ({ENV_MAX_DAYS})")
+    out = [parse_day(d, "day") for d in days]
+    lo, hi = calendar_start(), today or pendulum.now(TZ).date()
+    outside = [d for d in out if not lo <= d <= hi]
+    if outside:
+        raise RunRejected("range_calendar", f"{len(outside)} listed day(s), e.g. {outside[0]}, outside the "
+                                            f"reference calendar {lo}…{hi}")
+    return out
+
+
 def landing_roots() -> list[Path]:
     """The directories a run's landing may be in (each resolved: links followed once, here)."""
     raw = os.environ.get(ENV_LANDING_ROOTS)
