@@ -227,3 +227,17 @@ def test_the_deprecated_airflow_name_still_works_with_a_warning(monkeypatch, cap
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         assert load_key(allow_embedded_fallback=False) == other.encode()
+
+
+def test_the_key_is_masked_in_airflow_task_logs_whatever_its_source(monkeypatch):
+    """A key from CAMPUS_LOGISTICS_PSEUDONYM_KEY or the deprecated name (neither of which Airflow masks by
+    itself) is registered with Airflow's secrets masker once loaded inside Airflow."""
+    import airflow.sdk  # noqa: F401  (inside Airflow, as in a task)
+    from airflow.sdk._shared.secrets_masker import redact
+
+    from campus_logistics.pseudonym import load_key
+
+    key = "7d1e0c9b8a7f6e5d4c3b2a1908f7e6d5"
+    monkeypatch.setenv(KEY_ENV, key)
+    assert load_key(allow_embedded_fallback=False) == key.encode()
+    assert redact(f"connecting with {key}") == "connecting with ***"

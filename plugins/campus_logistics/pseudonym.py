@@ -90,9 +90,22 @@ def check_strength(key: str, source: str = "the pseudonymisation key") -> bytes:
     return key.encode()
 
 
+def _mask_in_airflow(key: str) -> None:
+    """Inside Airflow, have its secrets masker hide the key in task logs whatever its source."""
+    if "airflow.sdk" not in sys.modules:
+        return
+    try:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(key)
+    except Exception:  # an older or partial Airflow: the key is still never logged by this package
+        pass
+
+
 def load_key(*, allow_embedded_fallback: bool) -> bytes:
     key = os.environ.get(ENV_KEY) or _from_airflow()
     if key:
+        _mask_in_airflow(key)
         return check_strength(key)
     if not allow_embedded_fallback:
         raise ConfigurationError(
