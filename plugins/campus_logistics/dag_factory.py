@@ -5,7 +5,8 @@ psycopg, or reads a connection or variable; tasks import the package's modules w
 
 * a **feed DAG** per feed: ``interval`` → ``load`` → ``check``. Scheduled runs use a
   data-interval timetable in Asia/Shanghai (one day, or one month, per run); a manual run may
-  carry ``start``/``end`` in its params, so a year of history is one run, not 365. ``load``
+  carry ``start``/``end`` in its params, so a year of history is one run, not 365 (``interval``
+  checks that range and the ``landing`` param first: ``run_params``). ``load``
   publishes the asset ``campus_logistics://feeds/<feed>`` with the days it changed as the event's
   extra; ``check`` then fails the run if any file was rejected or missing (after the good files
   were published, so their KPIs still refresh).
@@ -131,16 +132,14 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, start_date=
             params = context.get("params") or {}
             conf = (getattr(context.get("dag_run"), "conf", None) or {})
             manual = bool(conf.get("start") or params.get("start"))
-            return {"start": start, "end": end, "landing": _landing(context), "manual": manual,
-                    **_checked_run_params(context, start, end, manual)}
+            # the landing, resolved, once inside an allowed root; the range, once bounded
+            return {"start": start, "end": end, "manual": manual, **_checked_run_params(context, start, end, manual)}
 
         @task(task_id="load", outlets=[asset])
         def load(spec: dict, **context) -> dict:
             from datetime import date
 
-            from campus_logistics.pipeline import run_feed
-
-            from campus_logistics.pipeline import bounded_result
+            from campus_logistics.pipeline import bounded_result, run_feed
 
             result = run_feed(feed, spec["landing"], date.fromisoformat(spec["start"]), date.fromisoformat(spec["end"]),
                               run_id=context["run_id"], replace_reference=spec.get("replace_reference", True)).as_dict()
