@@ -113,6 +113,20 @@ def test_a_long_range_keeps_xcom_and_messages_small(landing, warehouse, sql, mon
     assert sql("SELECT count(*) FROM core.canteen_txn")[0][0] == 2
 
 
+def test_the_check_task_counts_every_file_of_a_long_run(landing, warehouse, monkeypatch):
+    """More than the 50 file entries XCom keeps: the run's totals and ``check`` still count them all."""
+    monkeypatch.setenv("CAMPUS_LOGISTICS_LANDING", str(landing))
+    for day in range(1, 61):
+        d = date(2001, 1, 1).toordinal() + day - 1
+        iso = date.fromordinal(d).isoformat()
+        write_canteen(landing, iso, [purchase(f"T{day}", "10001", f"{iso} 07:30:00")])
+    result = run_dag("feed_canteen", {"start": "2001-01-01", "end": "2001-03-01"})
+    load = result.xcoms["load"]
+    assert len(load["files"]) == 50 and load["files_omitted"] == 10
+    assert load["totals"]["files"] == 60 and load["totals"]["rows_loaded"] == 60
+    assert result.xcoms["check"] == {"files": 60, "days": 60}
+
+
 def test_bounded_result_keeps_totals_and_at_most_fifty_entries():
     from campus_logistics.errors import FeedRunFailed, FileRejected
     from campus_logistics.pipeline import bounded_result

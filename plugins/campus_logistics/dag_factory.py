@@ -151,7 +151,8 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, start_date=
             from campus_logistics.pipeline import raise_for_rejections
 
             raise_for_rejections(result)
-            return {"files": len(result["files"]), "days": len(result["affected_days"])}
+            files = (result.get("totals") or {}).get("files", len(result["files"]))  # ``files`` is capped
+            return {"files": files, "days": len(result["affected_days"])}
 
         spec = interval()
         if cadence_tag == "daily":
