@@ -61,5 +61,7 @@ bench: $(STAMP)
 warehouse-stop: $(STAMP)
 	$(PY) -m campus_logistics warehouse stop
 
+# var/ holds the embedded warehouse's data directory: deleted only once its server is stopped
+# (warehouse-stop exits non-zero when the postmaster is still running, and make stops there).
 clean: warehouse-stop
 	rm -rf var

@@ -171,7 +171,7 @@ class Cluster:
                 "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
                 "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(64),
-                "AIRFLOW_VAR_PSEUDONYM_KEY": secrets.token_hex(32),
+                "AIRFLOW_VAR_PSEUDONYM_SECRET_KEY": secrets.token_hex(32),
             }
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CAMPUS_LOGISTICS_"))}
         meta = with_db(self.pg_admin_url, self.meta_db, "postgresql+psycopg2")

@@ -206,7 +206,7 @@ def test_the_package_reads_the_names_compose_sets(compose):
 
     env = _env_of(compose["services"]["airflow-worker"])
     assert warehouse.CONN_ID == "warehouse" and "AIRFLOW_CONN_WAREHOUSE" in env
-    assert "AIRFLOW_VAR_PSEUDONYM_KEY" in env and "AIRFLOW_VAR_PSEUDONYM_KEY" in Path(pseudonym.__file__).read_text()
+    assert f"AIRFLOW_VAR_{pseudonym.AIRFLOW_VARIABLE.upper()}" in env
     assert env["CAMPUS_LOGISTICS_LANDING"] == "/opt/airflow/landing"
     assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith("/opt/airflow/auth/")

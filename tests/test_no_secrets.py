@@ -113,7 +113,7 @@ def test_the_search_finds_each_kind_of_secret(rule):
     "postgresql://postgres:@/postgres?host=/dir",
     "sql_alchemy_conn = postgresql://airflow:${POSTGRES_PASSWORD}@db/airflow",
     "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:-}",
-    "AIRFLOW_VAR_PSEUDONYM_KEY: ${PSEUDONYM_KEY}",
+    "AIRFLOW_VAR_PSEUDONYM_SECRET_KEY: ${PSEUDONYM_SECRET_KEY}",
     "password_file: /run/secrets/pg",
 ])
 def test_placeholders_and_references_are_not_secrets(text):

@@ -69,6 +69,7 @@ def test_missing_or_weak_key_is_refused_outside_the_embedded_demo(key, message, 
 
     monkeypatch.setenv("CAMPUS_LOGISTICS_PGDATA", str(tmp_path / "not-this-warehouse"))  # not the demo's
     monkeypatch.delenv("AIRFLOW_VAR_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("AIRFLOW_VAR_PSEUDONYM_SECRET_KEY", raising=False)
     if key is None:
         monkeypatch.delenv(KEY_ENV)
     else:
@@ -85,6 +86,7 @@ def test_embedded_demo_generates_and_keeps_its_own_key(monkeypatch, tmp_path):
 
     monkeypatch.delenv(KEY_ENV)
     monkeypatch.delenv("AIRFLOW_VAR_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("AIRFLOW_VAR_PSEUDONYM_SECRET_KEY", raising=False)
     monkeypatch.setenv("CAMPUS_LOGISTICS_PGDATA", str(tmp_path / "var" / "warehouse"))
     key = load_key(allow_embedded_fallback=True)
     path = tmp_path / "var" / "pseudonym.key"
@@ -160,3 +162,82 @@ def test_rotation_rekeys_everything_in_one_transaction(landing, warehouse, sql, 
     monkeypatch.setenv(KEY_ENV, old_key)
     with pytest.raises(ConfigurationError, match="not the one this warehouse"):
         _load(landing)
+
+
+_READ_VARIABLES_THROUGH_THE_API = """
+import json, sys
+from airflow.models import Variable
+from airflow.api_fastapi.app import create_app
+from fastapi.testclient import TestClient
+
+name, value = sys.argv[1], sys.argv[2]
+Variable.set(name, value)
+try:
+    client = TestClient(create_app())
+    token = client.get("/auth/token").json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    one = client.get(f"/api/v2/variables/{name}", headers=headers)
+    listed = client.get("/api/v2/variables", headers=headers)
+    print(json.dumps({"one": [one.status_code, one.text], "list": [listed.status_code, listed.text]}))
+finally:
+    Variable.delete(name)
+"""
+
+
+def test_the_key_variable_is_masked_by_the_airflow_api():
+    """The variable the pipeline reads its key from is shown as *** by Airflow's REST API (the
+    Variables page reads the same API): its name holds a word Airflow's secrets masker hides."""
+    import json
+    import subprocess
+    import sys
+
+    from campus_logistics import pseudonym
+    from campus_logistics.airflow_runtime import ensure_metadata_db
+
+    ensure_metadata_db()
+    key = "e1d2c3b4a5968778695a4b3c2d1e0f9a"
+    env = {**os.environ, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}
+    out = subprocess.run([sys.executable, "-c", _READ_VARIABLES_THROUGH_THE_API, pseudonym.AIRFLOW_VARIABLE, key],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["one"][0] == 200 and got["list"][0] == 200, got
+    assert json.loads(got["one"][1])["value"] == "***"
+    listed = {v["key"]: v["value"] for v in json.loads(got["list"][1])["variables"]}
+    assert listed[pseudonym.AIRFLOW_VARIABLE] == "***"
+    assert key not in got["one"][1] + got["list"][1]
+
+
+def test_the_deprecated_airflow_name_still_works_with_a_warning(monkeypatch, caplog):
+    """``pseudonym_key`` (shown in clear by Airflow) is still read, with a DeprecationWarning and a log
+    warning naming the new name; the new name wins, silently, when both are set."""
+    import warnings
+
+    from campus_logistics.pseudonym import load_key
+
+    monkeypatch.delenv(KEY_ENV)
+    monkeypatch.delenv("AIRFLOW_VAR_PSEUDONYM_SECRET_KEY", raising=False)
+    monkeypatch.setenv("AIRFLOW_VAR_PSEUDONYM_KEY", NEW_KEY)
+    with pytest.warns(DeprecationWarning, match="pseudonym_secret_key"):
+        assert load_key(allow_embedded_fallback=False) == NEW_KEY.encode()
+    assert any("pseudonym_secret_key" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+    assert NEW_KEY not in caplog.text
+    other = "5e8d0c1b2a394857f6e5d4c3b2a19080"
+    monkeypatch.setenv("AIRFLOW_VAR_PSEUDONYM_SECRET_KEY", other)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        assert load_key(allow_embedded_fallback=False) == other.encode()
+
+
+def test_the_key_is_masked_in_airflow_task_logs_whatever_its_source(monkeypatch):
+    """A key from CAMPUS_LOGISTICS_PSEUDONYM_KEY or the deprecated name (neither of which Airflow masks by
+    itself) is registered with Airflow's secrets masker once loaded inside Airflow."""
+    import airflow.sdk  # noqa: F401  (inside Airflow, as in a task)
+    from airflow.sdk._shared.secrets_masker import redact
+
+    from campus_logistics.pseudonym import load_key
+
+    key = "7d1e0c9b8a7f6e5d4c3b2a1908f7e6d5"
+    monkeypatch.setenv(KEY_ENV, key)
+    assert load_key(allow_embedded_fallback=False) == key.encode()
+    assert redact(f"connecting with {key}") == "connecting with ***"

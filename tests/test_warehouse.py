@@ -165,3 +165,78 @@ def test_embedded_server_survives_an_unclean_stop(tmp_path):
         assert [(d, str(v)) for d, v in rows] == [("2001-03-05", "12.50")]
     finally:
         stop_embedded(pgdata)
+
+
+@pytest.mark.embedded_only
+def test_warehouse_stop_from_another_process_stops_the_postmaster(tmp_path):
+    """`warehouse stop` in a process that did not start the server stops its postmaster for real
+    (pgserver's own cleanup stops only servers its handle started), so `make clean` never deletes a
+    live server's data directory."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psutil
+
+    import campus_logistics
+
+    pgdata = tmp_path / "wh"
+    env = {**os.environ, "CAMPUS_LOGISTICS_PGDATA": str(pgdata),
+           "PYTHONPATH": str(Path(campus_logistics.__file__).parents[1])}
+    started = subprocess.run([sys.executable, "-m", "campus_logistics", "warehouse", "start"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    postmaster = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
+    try:
+        stopped = subprocess.run([sys.executable, "-m", "campus_logistics", "warehouse", "stop"], env=env,
+                                 capture_output=True, text=True, timeout=120)
+        assert stopped.returncode == 0, stopped.stderr
+        assert stopped.stdout.strip() == "stopped"
+        try:
+            postmaster.wait(10)  # reaped by its parent once it exited
+        except psutil.TimeoutExpired:
+            pass
+        assert not postmaster.is_running() or postmaster.status() == psutil.STATUS_ZOMBIE
+        assert not (pgdata / "postmaster.pid").exists()
+        again = subprocess.run([sys.executable, "-m", "campus_logistics", "warehouse", "stop"], env=env,
+                               capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0 and again.stdout.startswith("not running"), again.stderr
+    finally:
+        if postmaster.is_running():
+            postmaster.kill()
+
+
+@pytest.mark.embedded_only
+def test_warehouse_stop_fails_when_the_postmaster_keeps_running(tmp_path):
+    """A postmaster that survives pg_ctl and SIGINT makes `warehouse stop` exit 1 saying so (and `make
+    clean`, which runs it first, stops before deleting var/); a stale postmaster.pid is "not running"."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import campus_logistics
+
+    pgdata = tmp_path / "wh"
+    pgdata.mkdir()
+    fake = tmp_path / "postgres"  # a process named like a postmaster that ignores the shutdown signals
+    fake.symlink_to(sys.executable)
+    proc = subprocess.Popen([str(fake), "-c", "import signal, time\n"
+                             "for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)\n"
+                             "time.sleep(120)"])
+    try:
+        (pgdata / "postmaster.pid").write_text(f"{proc.pid}\n{pgdata}\n0\n5432\n\nlocalhost\n0 0\nready\n")
+        env = {**os.environ, "CAMPUS_LOGISTICS_PGDATA": str(pgdata), "CAMPUS_LOGISTICS_WAREHOUSE_STOP_TIMEOUT_S": "4",
+               "PYTHONPATH": str(Path(campus_logistics.__file__).parents[1])}
+        out = subprocess.run([sys.executable, "-m", "campus_logistics", "warehouse", "stop"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert "still running" in out.stderr and "stopped" not in out.stdout
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+    out = subprocess.run([sys.executable, "-m", "campus_logistics", "warehouse", "stop"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("not running"), out.stderr

@@ -76,6 +76,14 @@ def cmd_run(args) -> int:
     if args.end < args.start:
         print("error: --end is before --start", file=sys.stderr)
         return 2
+    from .errors import RunRejected
+    from .run_params import check_range
+
+    try:  # the DAGs check it again; refusing here runs no DAG at all
+        check_range(args.start.isoformat(), args.end.isoformat())
+    except RunRejected as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     os.environ["CAMPUS_LOGISTICS_LANDING"] = str(landing)
     url = _setup_warehouse(args.warehouse)
     from .errors import ConfigurationError
@@ -109,16 +117,20 @@ def cmd_run(args) -> int:
         load = result.xcoms.get("load") or {}
         days_by_feed[feed] = load.get("affected_days", [])
         files = load.get("files", [])
-        read = sum(f["rows_read"] for f in files)
-        loaded = sum(f["rows_loaded"] for f in files)
-        quarantined = sum(f["rows_quarantined"] for f in files)
-        dups = sum(f["rows_duplicate"] for f in files)
-        print(f"- {feed}: {result.state} in {time.monotonic() - t0:.1f}s — {len(files)} file(s), rows read {read:,}, "
-              f"loaded {loaded:,}, quarantined {quarantined:,}, duplicates {dups:,}"
-              + (f", {len(load.get('rejected', []))} file(s) rejected" if load.get("rejected") else ""))
+        totals = load.get("totals") or {}  # over every file; ``files`` holds at most the first 50
+        read = totals.get("rows_read", sum(f["rows_read"] for f in files))
+        loaded = totals.get("rows_loaded", sum(f["rows_loaded"] for f in files))
+        quarantined = totals.get("rows_quarantined", sum(f["rows_quarantined"] for f in files))
+        dups = totals.get("rows_duplicate", sum(f["rows_duplicate"] for f in files))
+        n_rejected = len(load.get("rejected", [])) + (load.get("rejected_omitted") or 0)
+        print(f"- {feed}: {result.state} in {time.monotonic() - t0:.1f}s — {totals.get('files', len(files))} file(s), "
+              f"rows read {read:,}, loaded {loaded:,}, quarantined {quarantined:,}, duplicates {dups:,}"
+              + (f", {n_rejected} rejection(s)" if n_rejected else ""))
         for r in load.get("rejected", []):
             print(f"    rejected: {r['message']}")
         _print_warnings(feed, load)
+        if load.get("rejected_omitted"):
+            print(f"    … and {load['rejected_omitted']} more (the load task's log lists them)")
     if any(days_by_feed.values()):
         t0 = time.monotonic()
         try:
@@ -166,7 +178,13 @@ def cmd_warehouse(args) -> int:
     if args.action == "start":
         print(start_embedded())
     elif args.action == "stop":
-        print("stopped" if stop_embedded() else f"not running ({default_pgdata()})")
+        from .warehouse import WarehouseStopFailed
+
+        try:
+            print("stopped" if stop_embedded() else f"not running ({default_pgdata()})")
+        except WarehouseStopFailed as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     elif args.action == "url":
         print(start_embedded() if not args.warehouse else args.warehouse)
     elif args.action == "migrate":
@@ -248,7 +266,7 @@ def cmd_pseudonym(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print("re-keyed: " + ", ".join(f"{k} {v:,}" for k, v in stats.items()))
-    print(f"now set the new key where the loads read it (Airflow variable 'pseudonym_key' or "
+    print(f"now set the new key where the loads read it (Airflow variable 'pseudonym_secret_key' or "
           f"CAMPUS_LOGISTICS_PSEUDONYM_KEY); loads with the old key are refused from now on")
     return 0
 

@@ -5,7 +5,8 @@ psycopg, or reads a connection or variable; tasks import the package's modules w
 
 * a **feed DAG** per feed: ``interval`` → ``load`` → ``check``. Scheduled runs use a
   data-interval timetable in Asia/Shanghai (one day, or one month, per run); a manual run may
-  carry ``start``/``end`` in its params, so a year of history is one run, not 365. ``load``
+  carry ``start``/``end`` in its params, so a year of history is one run, not 365 (``interval``
+  checks that range and the ``landing`` param first: ``run_params``). ``load``
   publishes the asset ``campus_logistics://feeds/<feed>`` with the days it changed as the event's
   extra; ``check`` then fails the run if any file was rejected or missing (after the good files
   were published, so their KPIs still refresh).
@@ -84,6 +85,21 @@ def _landing(context) -> str:
     return landing
 
 
+def _checked_run_params(context, start: str, end: str, manual: bool) -> dict:
+    """A manual run's range and landing checked before anything is read (``run_params``); whether
+    its ``ref/`` may replace the warehouse's reference data."""
+    from campus_logistics.run_params import check_landing, check_range, is_default_landing, truthy
+
+    if manual:
+        check_range(start, end)
+    landing = _landing(context)
+    resolved = check_landing(landing)
+    params = context.get("params") or {}
+    conf = (getattr(context.get("dag_run"), "conf", None) or {})
+    explicit = truthy(conf.get("replace_reference", params.get("replace_reference")))
+    return {"landing": str(resolved), "replace_reference": explicit or is_default_landing(resolved)}
+
+
 def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, start_date=None):
     """A feed DAG: interval → load → check."""
     import pendulum
@@ -105,6 +121,8 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, start_date=
                            description="first day to load (manual runs); default: the data interval"),
             "end": Param(None, type=["null", "string"], format="date", description="last day to load, inclusive"),
             "landing": Param(None, type=["null", "string"], description="landing directory (default: CAMPUS_LOGISTICS_LANDING)"),
+            "replace_reference": Param(False, type="boolean",
+                                       description="let a non-default landing's ref/ replace the warehouse's reference data"),
         },
     ) as dag:
 
@@ -114,18 +132,19 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, start_date=
             params = context.get("params") or {}
             conf = (getattr(context.get("dag_run"), "conf", None) or {})
             manual = bool(conf.get("start") or params.get("start"))
-            return {"start": start, "end": end, "landing": _landing(context), "manual": manual}
+            # the landing, resolved, once inside an allowed root; the range, once bounded
+            return {"start": start, "end": end, "manual": manual, **_checked_run_params(context, start, end, manual)}
 
         @task(task_id="load", outlets=[asset])
         def load(spec: dict, **context) -> dict:
             from datetime import date
 
-            from campus_logistics.pipeline import run_feed
+            from campus_logistics.pipeline import bounded_result, run_feed
 
             result = run_feed(feed, spec["landing"], date.fromisoformat(spec["start"]), date.fromisoformat(spec["end"]),
-                              run_id=context["run_id"]).as_dict()
+                              run_id=context["run_id"], replace_reference=spec.get("replace_reference", True)).as_dict()
             context["outlet_events"][asset].extra = {"feed": feed, "days": result["affected_days"]}
-            return result
+            return bounded_result(result)
 
         @task(task_id="check")
         def check(result: dict) -> dict:
@@ -134,7 +153,8 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, start_date=
 
             log_warnings(result)  # warnings do not fail the run; they are named in its log
             raise_for_rejections(result)
-            return {"files": len(result["files"]), "days": len(result["affected_days"])}
+            files = (result.get("totals") or {}).get("files", len(result["files"]))  # ``files`` is capped
+            return {"files": files, "days": len(result["affected_days"])}
 
         spec = interval()
         if cadence_tag == "daily":
@@ -199,10 +219,16 @@ def kpi_dag(feeds: list[str], *, doc_md: str, start_date=None):
             params = context.get("params") or {}
             for key in ("days",):
                 days.update(conf.get(key) or params.get(key) or [])
+            if days:
+                from campus_logistics.run_params import check_days
+
+                check_days(days)  # a hand-made list: real days in the calendar, at most a run's span
             feeds_seen.update(conf.get("feeds") or params.get("feeds") or [])
             start, end = conf.get("start") or params.get("start"), conf.get("end") or params.get("end")
             if start:
-                d, last = date.fromisoformat(start), date.fromisoformat(end or start)
+                from campus_logistics.run_params import check_range
+
+                d, last = check_range(start, end or start)  # bounded, ordered, in the calendar
                 while d <= last:
                     days.add(d.isoformat())
                     d += timedelta(days=1)

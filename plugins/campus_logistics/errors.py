@@ -23,10 +23,15 @@ class FileRejected(CampusLogisticsError):
 class FeedRunFailed(CampusLogisticsError):
     """One or more files of a run were rejected (the good ones were still loaded)."""
 
-    def __init__(self, feed: str, rejected: list[FileRejected]):
+    MAX_LISTED = 20  # the message goes to logs, alerts and the UI: bounded whatever the run's range
+
+    def __init__(self, feed: str, rejected: list[FileRejected], *, omitted: int = 0):
         self.feed, self.rejected = feed, rejected
-        lines = "\n".join(f"  - {e}" for e in rejected)
-        super().__init__(f"feed {feed!r}: {len(rejected)} file(s) rejected, nothing of them was loaded:\n{lines}")
+        total = len(rejected) + omitted
+        lines = "\n".join(f"  - {e}" for e in rejected[:self.MAX_LISTED])
+        if total > self.MAX_LISTED:
+            lines += f"\n  … and {total - self.MAX_LISTED} more (the load task's log lists them)"
+        super().__init__(f"feed {feed!r}: {total} file(s) rejected, nothing of them was loaded:\n{lines}")
 
 
 class ConfigurationError(CampusLogisticsError):
@@ -46,3 +51,11 @@ def shown(value: object, limit: int = 40) -> str:
     if len(text) > limit:
         text = text[:limit] + "…"
     return repr(text).translate(_MARKUP)
+
+
+class RunRejected(CampusLogisticsError):
+    """A run's parameters (date range, landing directory) are refused before anything is read."""
+
+    def __init__(self, rule: str, detail: str):
+        self.rule, self.detail = rule, detail
+        super().__init__(f"run parameters rejected: rule {rule!r} failed: {detail}")

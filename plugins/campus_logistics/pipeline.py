@@ -51,7 +51,68 @@ def raise_for_rejections(result: dict) -> None:
             FileRejected(result["feed"], r["file"], r["rule"], r["detail"], rows_read=r.get("rows_read"),
                          rows_bad=r.get("rows_bad"))
             for r in result["rejected"]
-        ])
+        ], omitted=result.get("rejected_omitted") or 0)
+
+
+XCOM_MAX_ENTRIES = 50  # per list: a year of daily files must not make a megabyte XCom
+
+
+def bounded_result(result: dict, limit: int = XCOM_MAX_ENTRIES) -> dict:
+    """A run result small enough for XCom whatever the range: totals over every file, then at most
+    ``limit`` entries of each list of records (``files``, ``rejected``, …) and ``<list>_omitted``."""
+    out = dict(result)
+    files = result.get("files") or []
+    out["totals"] = {"files": len(files), **{k: sum(f.get(k) or 0 for f in files) for k in
+                                            ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")}}
+    for key, value in result.items():
+        if isinstance(value, list) and len(value) > limit and all(isinstance(v, dict) for v in value):
+            out[key], out[f"{key}_omitted"] = value[:limit], len(value) - limit
+    return out
+
+
+def missing_ranges(feed, names: list[str]) -> list[tuple[list[str], str]]:
+    """Missing files grouped into runs of consecutive periods: ``(names, "first…last (n days)")``."""
+    groups: list[list[tuple[date, str]]] = []
+    for name in names:
+        period = feed.period_of(name)
+        prev = groups[-1][-1][0] if groups else None
+        if period and prev and _next_period(feed, prev) == period:
+            groups[-1].append((period, name))
+        else:
+            groups.append([(period, name)])
+    unit = "months" if feed.cadence == "month" else "days"
+    out = []
+    for g in groups:
+        lo, hi = g[0][0], g[-1][0]
+        label = (f"{_period_text(feed, lo)}…{_period_text(feed, hi)} ({len(g)} {unit})" if lo and len(g) > 1
+                 else g[0][1])
+        out.append(([n for _, n in g], label))
+    return out
+
+
+def _next_period(feed, d: date) -> date:
+    from datetime import timedelta
+
+    if feed.cadence == "month":
+        return date(d.year + d.month // 12, d.month % 12 + 1, 1)
+    return d + timedelta(days=1)
+
+
+def _period_text(feed, d: date) -> str:
+    return d.strftime("%Y-%m") if feed.cadence == "month" else d.isoformat()
+
+
+def missing_rejections(feed, landing: Path, names: list[str]) -> list[FileRejected]:
+    """One ``file_present`` rejection per run of consecutive missing files, not one per file."""
+    where = f"expected in {Path(landing) / feed.folder} for the run's interval but not found"
+    out = []
+    for group, label in missing_ranges(feed, names):
+        if len(group) == 1:
+            out.append(FileRejected(feed.name, group[0], "file_present", where))
+        else:
+            out.append(FileRejected(feed.name, f"{group[0]}…{group[-1]}", "file_present",
+                                    f"{label}: {len(group)} files {where}"))
+    return out
 
 
 def is_embedded(url: str) -> bool:
@@ -96,8 +157,12 @@ def _record_ref_results(url: str, rejected: list[FileRejected], run_id: str) -> 
 
 
 def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run_id: str | None = None,
-             url: str | None = None, allow_missing: bool = False) -> FeedRunResult:
-    """Load every file of ``feed_name`` for [start, end]; rejected files are listed, not raised."""
+             url: str | None = None, allow_missing: bool = False, replace_reference: bool = True) -> FeedRunResult:
+    """Load every file of ``feed_name`` for [start, end]; rejected files are listed, not raised.
+
+    ``replace_reference=False`` (a run from a landing other than the deployment's own): a ``ref/``
+    file that differs from the warehouse's fails the run (``ref_replace_explicit``) before any load.
+    """
     feed = get_feed(feed_name)
     run_id = run_id or f"direct__{pendulum.now('UTC').isoformat()}"  # lineage even outside Airflow
     url = resolve_url(url)
@@ -110,7 +175,8 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
     try:
         with connect(url) as conn:
             verify_key(conn, pseudo)  # a wrong key fails the run before anything is read
-            result.ref_reloaded = load_reference(conn, landing, run_id, needed_by=feed_name, rejected=ref_rejected)
+            result.ref_reloaded = load_reference(conn, landing, run_id, needed_by=feed_name, rejected=ref_rejected,
+                                                 replace=replace_reference)
     except FileRejected as exc:  # a ref file this feed cannot run without: recorded, then the run fails
         if exc.feed == "ref":
             _record_ref_results(url, ref_rejected + [exc], run_id)
@@ -134,9 +200,7 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
                               {"rows_read": exc.rows_read, "rows_failing": exc.rows_bad},
                               {exc.rule: exc.detail}, run_id)
     if missing and not allow_missing:
-        for name in missing:
-            rejected.append(FileRejected(feed_name, name, "file_present",
-                                         f"expected in {landing / feed.folder} for the run's interval but not found"))
+        rejected.extend(missing_rejections(feed, landing, missing))
     # a refused ref file this feed uses fails its run too (it loaded with the reference data in force)
     rejected.extend(FileRejected(feed_name, f"ref/{e.file}", e.rule, e.detail, rows_read=e.rows_read,
                                  rows_bad=e.rows_bad) for e in ref_rejected if concerns(e.file, feed_name))

