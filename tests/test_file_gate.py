@@ -447,3 +447,21 @@ def test_reference_file_errors_name_the_physical_line(landing, warehouse):
     with pytest.raises(FileRejected) as info:
         _run("canteen", landing)
     assert info.value.rule == "unique_key" and "line 4:" in info.value.detail, info.value.detail
+
+
+def test_check_task_logs_each_warning_escaped(landing, warehouse, caplog):
+    """The feed DAG's check task logs the load's warnings (they do not fail it)."""
+    import logging
+
+    from campus_logistics.file_warnings import log_warnings
+    from campus_logistics.pipeline import raise_for_rejections
+
+    folder = landing / "canteen"
+    folder.mkdir()
+    (folder / "canteen_x\x1b[31m<b>.csv").write_text("x")
+    result = run_feed("canteen", landing, D("2001-03-05"), D("2001-03-05"), allow_missing=True).as_dict()
+    with caplog.at_level(logging.WARNING, logger="campus_logistics.file_warnings"):
+        log_warnings(result)
+        raise_for_rejections(result)  # a warning alone does not fail the run
+    [line] = [r.getMessage() for r in caplog.records if "unexpected_file_name" in r.getMessage()]
+    assert "canteen_x" in line and "\x1b" not in line and "<b>" not in line

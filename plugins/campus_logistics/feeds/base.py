@@ -18,10 +18,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ..errors import FileRejected
+from ..errors import FileRejected, shown
 from ..faults import fault_point
 from ..pseudonym import verify_key
-from ..errors import shown
 from ..loading import ChecksumTap, FileOutcome, open_landed
 from ..validation import ROW
 
@@ -253,7 +252,7 @@ class CsvReader:
                 parts.append(f"unexpected column(s) [{', '.join(shown(c) for c in extra[:10])}"
                              + (f", … {len(extra) - 10} more]" if len(extra) > 10 else "]"))
             if dup:
-                parts.append(f"duplicated column(s) {dup}")
+                parts.append(f"duplicated column(s) [{', '.join(shown(c) for c in dup[:10])}]")
             raise self._reject("header", "; ".join(parts) + f" (expected {list(self.spec.columns)})")
 
     def _check_no_nul(self, f) -> None:
