@@ -282,7 +282,9 @@ def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by:
                                    "default one: trigger it with replace_reference=true to replace it")
             _load_ref_file(conn, spec, path, raw, checksum, run_id)
         except FileRejected as exc:
-            if rejected is None or (needed_by in spec.required_for and spec.name not in loaded):
+            # a reference change nobody asked for stops the run: it is the run's parameters, not a bad file
+            if rejected is None or exc.rule == "ref_replace_explicit" or (
+                    needed_by in spec.required_for and spec.name not in loaded):
                 raise
             rejected.append(exc)
             continue
