@@ -282,9 +282,9 @@ def _check_units_still_known(conn, ref_dir: Path, loaded: dict[str, str]) -> Non
 def _load_ref_file(conn, spec: RefFile, path: Path, checksum: str, run_id: str | None,
                    loaded: dict[str, str]) -> list[dict]:
     """Parse, check and replace one ref table under a savepoint; FileRejected names what failed."""
-    rows = parse_ref(spec, path)
     import psycopg
 
+    rows = parse_ref(spec, path)
     try:
         with conn.transaction():  # a savepoint: a refused file rolls back alone
             if spec.units:
