@@ -178,3 +178,20 @@ def test_through_airflow_a_bad_meters_file_fails_the_meters_run_only(landing, wa
         (3, "time_within_late_window"), (4, "amount_parseable")]
     assert sql("SELECT txn_id FROM core.canteen_txn") == [("A1",)]
     assert sql("SELECT count(*) FROM core.meter_reading") == [(0,)]
+
+
+def test_sub_centres_dropping_a_unit_the_loaded_outlets_use_is_refused(landing, sql):
+    """sub_centres.csv without 'supplies', which the loaded outlet 清真小卖部 belongs to: refused (the
+    outlet's revenue would belong to no unit); with outlets.csv corrected in the same delivery, both load."""
+    _good_ref(landing)
+    write_canteen(landing, "2001-03-05", [purchase("A1", "6217000011112222", "2001-03-05 08:00:00")])
+    assert run_feed("canteen", landing, D("2001-03-05"), D("2001-03-05"), run_id="r1").rejected == []
+    _write(landing, "sub_centres.csv", [u for u in SUB_CENTRES if u[0] != "supplies"])
+    (rej,) = run_feed("canteen", landing, D("2001-03-05"), D("2001-03-05"), run_id="r2").rejected
+    assert (rej["file"], rej["rule"]) == ("ref/sub_centres.csv", "reference_constraint")
+    assert "1 row(s) of the loaded outlets.csv" in rej["detail"]
+    assert sql("SELECT count(*) FROM core.sub_centre WHERE unit_code = 'supplies'") == [(1,)]
+    _write(landing, "outlets.csv", [o for o in OUTLETS if o[2] != "supplies"])
+    assert run_feed("canteen", landing, D("2001-03-05"), D("2001-03-05"), run_id="r3").rejected == []
+    assert sql("SELECT count(*) FROM core.sub_centre WHERE unit_code = 'supplies'") == [(0,)]
+    assert sql("SELECT count(*) FROM core.outlet") == [(2,)]

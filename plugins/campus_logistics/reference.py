@@ -280,7 +280,7 @@ def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by:
                 raise FileRejected("ref", spec.name, "ref_replace_explicit",
                                    "differs from the warehouse's reference data, and this run's landing is not the "
                                    "default one: trigger it with replace_reference=true to replace it")
-            _load_ref_file(conn, spec, path, raw, checksum, run_id)
+            _load_ref_file(conn, spec, path, raw, checksum, run_id, loaded)
         except FileRejected as exc:
             # a reference change nobody asked for stops the run: it is the run's parameters, not a bad file
             if rejected is None or exc.rule == "ref_replace_explicit" or (
@@ -292,11 +292,32 @@ def load_reference(conn, landing: Path, run_id: str | None = None, *, needed_by:
     return changed
 
 
-def _load_ref_file(conn, spec: RefFile, path: Path, raw: bytes, checksum: str, run_id: str | None) -> list[dict]:
+def _check_units_still_known(conn, ref_dir: Path, loaded: dict[str, str]) -> None:
+    """A new sub_centres.csv must keep every unit the loaded outlets and targets still use (files
+    about to be reloaded are checked against it when they load). Runs inside the file's savepoint."""
+    for spec in REF_FILES:
+        if not spec.units or spec.name not in loaded:
+            continue
+        path = ref_dir / spec.name
+        if path.is_file() and not path.is_symlink() and content_checksum(path.read_bytes()) != loaded[spec.name]:
+            continue  # reloaded next, against the new sub-centres
+        for col in spec.units:
+            (n,) = conn.execute(
+                f"SELECT count(*) FROM {spec.table} WHERE {col} <> ALL(%s) "
+                f"AND {col} NOT IN (SELECT unit_code FROM core.sub_centre)", (list(spec.unit_extra),)).fetchone()
+            if n:
+                raise FileRejected("ref", "sub_centres.csv", "reference_constraint",
+                                   f"column 'unit_code': {n} row(s) of the loaded {spec.name} use a unit this file "
+                                   "no longer lists; the file was not loaded (the reference data loaded before "
+                                   "stays in force)", rows_bad=n)
+
+
+def _load_ref_file(conn, spec: RefFile, path: Path, raw: bytes, checksum: str, run_id: str | None,
+                   loaded: dict[str, str]) -> list[dict]:
     """Parse, check and replace one ref table under a savepoint; FileRejected names what failed."""
-    rows = parse_ref(spec, path, raw)
     import psycopg
 
+    rows = parse_ref(spec, path, raw)
     try:
         with conn.transaction():  # a savepoint: a refused file rolls back alone
             if spec.units:
@@ -307,6 +328,8 @@ def _load_ref_file(conn, spec: RefFile, path: Path, raw: bytes, checksum: str, r
             with conn.cursor().copy(f"COPY {spec.table} ({', '.join(cols)}) FROM STDIN") as copy:
                 for r in rows:
                     copy.write_row(tuple(r[c] for c in cols))
+            if spec.table == "core.sub_centre":
+                _check_units_still_known(conn, path.parent, loaded)
             conn.execute(
                 """INSERT INTO core.ref_file (name, checksum, rows, loaded_at, run_id) VALUES (%s, %s, %s, now(), %s)
                    ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, rows = EXCLUDED.rows,
