@@ -74,7 +74,8 @@ def test_every_dag_has_a_description_and_says_what_unpausing_starts(dagbag):
         assert "#### Unpausing\nUnpausing starts " in dag.doc_md, f"{dag_id}: doc_md does not say what unpausing starts"
         if dag_id != "kpi":
             assert "queued" in dag.doc_md, f"{dag_id}: doc_md does not say why a run may wait"
-    assert "catchup is off" in dagbag.dags["feed_canteen"].doc_md and "without retries" in dagbag.dags["feed_canteen"].doc_md
+    canteen = dagbag.dags["feed_canteen"].doc_md
+    assert "catchup is off" in canteen and "without retries" in canteen
     assert "for last month" in dagbag.dags["feed_staff"].doc_md
 
 

@@ -154,7 +154,8 @@ def test_plugin_is_loaded_with_its_views(server):
     assert status == 200, body
     plugins = {p["name"]: p for p in json.loads(body)["plugins"]}
     ui = plugins["campus_logistics_ui"]
-    assert {v["name"] for v in ui["external_views"]} == {"Reform KPIs", "Data quality", "Data Docs (GX)"}
+    assert {v["name"] for v in ui["external_views"]} == {"改革指标 Reform KPIs", "数据质量 Data quality",
+                                                        "数据文档 Data Docs (GX)"}
     assert [a["url_prefix"] for a in ui["fastapi_apps"]] == ["/reform"]
     assert set(plugins) == {"campus_logistics_ui"}  # the package itself is not scanned as plugins
 
