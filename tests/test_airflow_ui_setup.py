@@ -31,6 +31,41 @@ def test_menu_entries_are_chinese_with_english_beside():
         assert v["href"].startswith("/reform/") and v["url_route"].isascii()  # routes stay ASCII
 
 
+def test_plugin_sets_the_ui_time_zone_on_the_dashboard():
+    """The React app the UI imports on its home page (a real browser runs it in test_ui_plugin.py)."""
+    import asyncio
+
+    from campus_logistics.ui import timezone
+
+    sys.path.insert(0, str(ROOT / "plugins"))
+    try:
+        from campus_logistics_ui import CampusLogisticsUIPlugin
+    finally:
+        sys.path.remove(str(ROOT / "plugins"))
+    (react_app,) = CampusLogisticsUIPlugin.react_apps
+    assert react_app["destination"] == "dashboard" and react_app["url_route"]  # no url_route: Airflow drops it
+    prefixes = {a["url_prefix"]: a["app"] for a in CampusLogisticsUIPlugin.fastapi_apps}
+    assert react_app["bundle_url"].startswith(timezone.URL_PREFIX + "/") and timezone.URL_PREFIX in prefixes
+
+    sent = []
+
+    async def call(path):
+        sent.clear()
+
+        async def send(message):
+            sent.append(message)
+
+        await prefixes[timezone.URL_PREFIX]({"type": "http", "method": "GET", "path": path}, None, send)
+        return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"].decode()
+
+    status, headers, body = asyncio.run(call(react_app["bundle_url"]))
+    assert status == 200 and headers[b"content-type"].startswith(b"text/javascript")
+    assert 'localStorage.setItem(key, "\\"Asia/Shanghai\\"")' in body  # JSON, as the UI stores it
+    assert "getItem(key) === null" in body  # a zone the user picked stays
+    assert f'globalThis["{react_app["name"]}"]' in body  # the component the UI looks up by name
+    assert asyncio.run(call(timezone.URL_PREFIX + "/other.js"))[0] == 404
+
+
 def test_make_airflow_passes_port():
     out = subprocess.run(["make", "-n", "airflow", "PORT=8091", "LANDING=var/landing/x"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
@@ -50,7 +85,7 @@ def test_airflow_command_port_has_help():
 
 def test_local_airflow_runs_in_shanghai_time():
     """Airflow 3 has no server-side UI time zone (``[webserver] default_ui_timezone`` is gone): the
-    UI starts in the browser's zone; the installation's zone is ``[core] default_timezone``."""
+    installation's zone is ``[core] default_timezone``; the UI's is set by the plugin (below)."""
     from airflow.configuration import conf
 
     from campus_logistics import airflow_runtime as rt
