@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 LANDING ?= var/landing/seed
 PG_SERVER_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+PORT ?= 8080
 PYTEST_ARGS ?=
 
 .PHONY: help venv browser demo test test-server ci airflow generate bench warehouse-stop clean
@@ -13,7 +14,7 @@ help:
 	@echo "make demo         set up, generate the case-study landing zone, run it through Airflow, print the KPIs"
 	@echo "make test         set up and run the test suite on the embedded warehouse"
 	@echo "make test-server  the suite against the PostgreSQL server at PG_SERVER_URL"
-	@echo "make airflow      Airflow standalone (UI on :8080) with the project's DAGs and the embedded warehouse"
+	@echo "make airflow      Airflow standalone (UI on :8080, or PORT=...) with the project's DAGs and the embedded warehouse"
 	@echo "make bench        measure throughput, parse time, memory and wall times; writes bench/results.md"
 
 venv: $(STAMP)
@@ -53,7 +54,7 @@ test-server: $(STAMP)
 ci: test test-server
 
 airflow: $(STAMP) generate
-	$(PY) -m campus_logistics airflow --landing $(LANDING)
+	$(PY) -m campus_logistics airflow --landing $(LANDING) --port $(PORT)
 
 bench: $(STAMP)
 	$(PY) -m campus_logistics.bench --out bench $(BENCH_ARGS)

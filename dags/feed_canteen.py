@@ -6,6 +6,7 @@ dag = feed_dag(
     "canteen",
     cron="0 0 * * *",
     cadence_tag="daily",
+    description="一卡通消费流水 Canteen transactions: daily campus-card POS export → checked → warehouse",
     doc_md="""
 ### Canteen transactions (一卡通消费流水)
 Loads `canteen/canteen_YYYYMMDD.csv` (GB18030) for each day of the run's data interval, or for the

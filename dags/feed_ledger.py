@@ -6,6 +6,7 @@ dag = feed_dag(
     "ledger",
     cron="0 0 1 * *",
     cadence_tag="monthly",
+    description="后勤服务中心二级财务 Centre ledger: monthly → checked → warehouse",
     doc_md="""
 ### Centre ledger (后勤服务中心二级财务)
 Loads `ledger/ledger_YYYYMM.csv` (UTF-8) for each month of the run's data interval, or for the

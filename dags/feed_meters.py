@@ -6,6 +6,7 @@ dag = feed_dag(
     "meters",
     cron="0 0 * * *",
     cadence_tag="daily",
+    description="能耗监测 Meter readings: daily → checked → warehouse",
     doc_md="""
 ### Meter readings (能耗监测平台)
 Loads `meters/meters_YYYYMMDD.csv` (UTF-8; `meter_id, read_at, reading, status`) for each day of the

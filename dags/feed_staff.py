@@ -6,6 +6,7 @@ dag = feed_dag(
     "staff",
     cron="0 0 1 * *",
     cadence_tag="monthly",
+    description="人员花名册 HR roster: monthly → checked → warehouse",
     doc_md="""
 ### HR roster (人员花名册)
 Loads `staff/staff_YYYYMM.csv` (UTF-8, a BOM is allowed) for each month of the run's data interval,

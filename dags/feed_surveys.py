@@ -6,6 +6,7 @@ dag = feed_dag(
     "surveys",
     cron="0 0 * * *",
     cadence_tag="wave",
+    description="满意度测评 Satisfaction surveys: per wave → checked → warehouse",
     doc_md="""
 ### Satisfaction survey waves (满意度测评)
 Runs daily and loads every `surveys/survey_YYYYMMDD.xlsx` whose wave date (the date in the file

@@ -6,6 +6,7 @@ dag = feed_dag(
     "work_orders",
     cron="0 0 * * *",
     cadence_tag="daily",
+    description="报修工单 Repair tickets: daily → checked → warehouse",
     doc_md="""
 ### Repair and service tickets (报修工单)
 Loads `work_orders/work_orders_YYYYMMDD.json` for each day of the run's data interval, or for the

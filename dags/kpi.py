@@ -5,6 +5,7 @@ from campus_logistics.registry import FEEDS
 
 dag = kpi_dag(
     list(FEEDS),
+    description="改革指标 Reform KPIs: recompute the periods the feed loads changed, then reports and target alerts",
     doc_md="""
 ### Reform KPIs
 Triggered by the feed DAGs' assets (`campus_logistics://feeds/<feed>`): each event carries the days

@@ -154,9 +154,37 @@ def test_plugin_is_loaded_with_its_views(server):
     assert status == 200, body
     plugins = {p["name"]: p for p in json.loads(body)["plugins"]}
     ui = plugins["campus_logistics_ui"]
-    assert {v["name"] for v in ui["external_views"]} == {"Reform KPIs", "Data quality", "Data Docs (GX)"}
-    assert [a["url_prefix"] for a in ui["fastapi_apps"]] == ["/reform"]
+    assert {v["name"] for v in ui["external_views"]} == {"改革指标 Reform KPIs", "数据质量 Data quality",
+                                                        "数据文档 Data Docs (GX)"}
+    assert [a["url_prefix"] for a in ui["fastapi_apps"]] == ["/reform", "/reform-time"]
+    assert [(r["bundle_url"], r["destination"]) for r in ui["react_apps"]] == [("/reform-time/shanghai-time.js",
+                                                                                "dashboard")]
     assert set(plugins) == {"campus_logistics_ui"}  # the package itself is not scanned as plugins
+
+
+def _ui_timezone(browser, server, *, picked: str | None = None) -> str | None:
+    """The time zone Airflow's UI keeps after its home page loaded, in a browser set to London."""
+    ctx = browser.new_context(timezone_id="Europe/London")
+    ctx.add_cookies([{"name": "_token", "value": server["token"], "url": server["base"]}])
+    if picked:  # what User → Timezone stores
+        ctx.add_init_script(f"if (!localStorage.getItem('timezone')) localStorage.setItem('timezone', '\"{picked}\"')")
+    try:
+        page = ctx.new_page()
+        scripts: list[str] = []
+        page.on("response", lambda r: scripts.append(r.url) if r.url.endswith("shanghai-time.js") else None)
+        page.goto(server["base"] + "/", wait_until="networkidle")
+        page.wait_for_function("() => localStorage.getItem('timezone') !== null", timeout=15_000)
+        assert scripts, "the UI did not load the plugin's time-zone module"
+        return page.evaluate("() => JSON.parse(localStorage.getItem('timezone'))")
+    finally:
+        ctx.close()
+
+
+def test_airflow_ui_shows_shanghai_time_unless_the_user_picked_a_zone(browser, server):
+    status, body = _get(server["base"] + "/reform-time/shanghai-time.js")
+    assert status == 200 and "Asia/Shanghai" in body  # no data in it: served without login
+    assert _ui_timezone(browser, server) == "Asia/Shanghai"
+    assert _ui_timezone(browser, server, picked="UTC") == "UTC"
 
 
 @pytest.mark.parametrize("path", ["/reform/", "/reform/quality", "/reform/quality/rejected?feed=canteen",

@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     rp.set_defaults(func=cmd_report)
 
     a = sub.add_parser("airflow", help="start Airflow locally (standalone) with the project's DAGs")
-    a.add_argument("--port", type=int, default=8080)
+    a.add_argument("--port", type=int, default=8080,
+                   help="port of the Airflow UI and API on 127.0.0.1 (default 8080; `make airflow PORT=...`)")
     a.add_argument("--landing", help="landing directory the DAGs read (CAMPUS_LOGISTICS_LANDING)")
     a.add_argument("--warehouse")
     a.set_defaults(func=cmd_airflow)

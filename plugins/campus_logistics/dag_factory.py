@@ -9,7 +9,8 @@ psycopg, or reads a connection or variable; tasks import the package's modules w
   checks that range and the ``landing`` param first: ``run_params``). ``load``
   publishes the asset ``campus_logistics://feeds/<feed>`` with the days it changed as the event's
   extra; ``check`` then fails the run if any file was rejected or missing (after the good files
-  were published, so their KPIs still refresh).
+  were published, so their KPIs still refresh); when its only failures are files missing past
+  their due time it fails for good, without retries. Two runs of a feed may run at once.
   Daily feeds wait first in a ``late`` sensor: a scheduled run waits for the interval's files
   until their due hour and alerts the late ones (``alerts/late.py``).
 * the **KPI DAG**, scheduled on those assets: it recomputes exactly the days carried by the
@@ -37,6 +38,46 @@ DEFAULT_ARGS = {
 TIMEZONE = "Asia/Shanghai"
 LATE_POKE_INTERVAL_S = 600
 LATE_TIMEOUT_S = 2 * 24 * 3600  # the due hour is at most 47 h after the interval's last day
+# Two runs of a feed at once: a manual backfill never queues behind a scheduled run waiting in
+# `late` for a file not yet due. Loads stay exactly-once: each file is loaded under an advisory
+# lock on (feed, file), and a file loaded twice replaces itself.
+FEED_MAX_ACTIVE_RUNS = 2
+
+UNPAUSE_DOC = {
+    "daily": """
+#### Unpausing
+Unpausing starts one scheduled run, for yesterday (catchup is off: earlier days are not loaded;
+trigger a backfill with `start`/`end` for them), then one run a day at 00:00 Asia/Shanghai. Its
+`late` sensor waits for the day's file until its due hour (06:00 on the next day, Asia/Shanghai;
+`CAMPUS_LOGISTICS_FEED_DUE_HOUR`). A file still missing then is past due: `check` fails at once,
+without retries, naming the file. Up to two runs of this DAG run at once, so a manual backfill
+starts beside a scheduled run; it waits (state *queued*) only while two runs are already running.
+""",
+    "monthly": """
+#### Unpausing
+Unpausing starts one scheduled run, for last month (catchup is off: earlier months are not
+loaded; trigger a backfill with `start`/`end` for them), then one run on the 1st of each month at
+00:00 Asia/Shanghai. A month's file is due at 06:00 on the 1st of the next month (Asia/Shanghai;
+`CAMPUS_LOGISTICS_FEED_DUE_HOUR`): missing after that, `check` fails at once, without retries,
+naming the file. Up to two runs of this DAG run at once, so a manual backfill starts beside a
+scheduled run; it waits (state *queued*) only while two runs are already running.
+""",
+    "wave": """
+#### Unpausing
+Unpausing starts one scheduled run, for yesterday (catchup is off: earlier waves are not loaded;
+trigger a backfill with `start`/`end` for them), then one run a day at 00:00 Asia/Shanghai, each
+loading the survey waves dated in its interval (none expected on most days, so none is missing).
+Up to two runs of this DAG run at once, so a manual backfill starts beside a scheduled run; it
+waits (state *queued*) only while two runs are already running.
+""",
+    "kpi": """
+#### Unpausing
+Unpausing starts no run by itself: the DAG runs when a feed's load publishes its asset afterwards
+(loads while it was paused are not queued for it: trigger it by hand with `start`/`end` for
+those days). One run at a time, so two recomputes never race on the same periods; a run waits
+(state *queued*) while the previous one is running.
+""",
+}
 
 
 def on_task_failure(context) -> None:
@@ -100,7 +141,8 @@ def _checked_run_params(context, start: str, end: str, manual: bool) -> dict:
     return {"landing": str(resolved), "replace_reference": explicit or is_default_landing(resolved)}
 
 
-def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, start_date=None):
+def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, description: str | None = None,
+             start_date=None):
     """A feed DAG: interval → load → check."""
     import pendulum
     from airflow.sdk import DAG, Asset, Param, task
@@ -112,10 +154,11 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, start_date=
         schedule=CronDataIntervalTimetable(cron, timezone=TIMEZONE),
         start_date=start_date or pendulum.datetime(2000, 7, 1, tz=TIMEZONE),
         catchup=False,
-        max_active_runs=1,
+        max_active_runs=FEED_MAX_ACTIVE_RUNS,
         default_args=DEFAULT_ARGS,
         tags=["campus-logistics", "feed", cadence_tag],
-        doc_md=doc_md,
+        description=description,
+        doc_md=doc_md + UNPAUSE_DOC[cadence_tag],
         params={
             "start": Param(None, type=["null", "string"], format="date",
                            description="first day to load (manual runs); default: the data interval"),
@@ -152,6 +195,7 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, start_date=
             from campus_logistics.pipeline import raise_for_rejections
 
             log_warnings(result)  # warnings do not fail the run; they are named in its log
+            _fail_for_good_if_only_missing_past_due(result)
             raise_for_rejections(result)
             files = (result.get("totals") or {}).get("files", len(result["files"]))  # ``files`` is capped
             return {"files": files, "days": len(result["affected_days"])}
@@ -181,7 +225,7 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, start_date=
     return dag
 
 
-def kpi_dag(feeds: list[str], *, doc_md: str, start_date=None):
+def kpi_dag(feeds: list[str], *, doc_md: str, description: str | None = None, start_date=None):
     """The KPI DAG: recompute exactly the days the triggering loads changed."""
     import pendulum
     from airflow.sdk import DAG, Asset, Param, task
@@ -198,7 +242,8 @@ def kpi_dag(feeds: list[str], *, doc_md: str, start_date=None):
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
         tags=["campus-logistics", "kpi"],
-        doc_md=doc_md,
+        description=description,
+        doc_md=doc_md + UNPAUSE_DOC["kpi"],
         params={
             "days": Param([], type="array", description="days whose KPIs to recompute (manual runs)"),
             "start": Param(None, type=["null", "string"], format="date", description="or: first day of a range"),
@@ -278,6 +323,24 @@ def kpi_dag(feeds: list[str], *, doc_md: str, start_date=None):
         report(spec, summary)
         targets(spec, summary)
     return dag
+
+
+def _fail_for_good_if_only_missing_past_due(result: dict) -> None:
+    """Files missing past their due time do not appear by retrying: fail the task without retries
+    (AirflowFailException), so the run ends now instead of holding its slot for the retry delays.
+    Any other failure keeps its retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from campus_logistics.alerts.late import only_missing_past_due
+    from campus_logistics.errors import FeedRunFailed
+    from campus_logistics.pipeline import raise_for_rejections
+
+    if not only_missing_past_due(result):
+        return
+    try:
+        raise_for_rejections(result)
+    except FeedRunFailed as exc:
+        raise AirflowFailException(f"{exc}\n(files missing past their due time: failed without retries)") from exc
 
 
 def _spec_days(spec: dict) -> list[str]:

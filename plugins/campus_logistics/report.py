@@ -103,16 +103,58 @@ def print_seed_table(*, warehouse: str | None = None) -> bool:
     return ok
 
 
-def print_kpis(year: int, *, warehouse: str | None = None, unit: str = "campus", grain: str = "year") -> None:
+def period_label(period: date, grain: str) -> str:
+    """A period as the finance office writes it: 2001年, 2001年1月, 2001年1月5日 (a day or a wave)."""
+    if grain == "year":
+        return f"{period.year}年"
+    if grain == "month":
+        return f"{period.year}年{period.month}月"
+    return f"{period.year}年{period.month}月{period.day}日"
+
+
+def kpi_table(rows, grain: str):
+    """A rich table of (kpi_code, name_zh, period_start, value, unit) rows: rich measures CJK text
+    in display cells, so every column lines up in a terminal whatever the script."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from .reports.html import fmt_value
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("KPI", no_wrap=True)
+    table.add_column("名称 name", no_wrap=True)
+    table.add_column("期间 period", no_wrap=True)
+    table.add_column("数值 value", justify="right", no_wrap=True)
+    table.add_column("unit", no_wrap=True)
+    for code, name, period, value, unit in rows:
+        # text from the warehouse is printed as is, never read as rich markup
+        table.add_row(Text(code), Text(name or ""), period_label(period, grain), fmt_value(value, unit), Text(unit))
+    return table
+
+
+def print_kpis(year: int, *, warehouse: str | None = None, unit: str = "campus", grain: str = "year",
+               out=None, err=None) -> None:
+    """The year's KPIs as a table on stdout; notes on stderr, never inside the table."""
+    import sys
+
+    from rich.console import Console
+
     with connect(warehouse) as conn:
         rows = conn.execute(
             """SELECT v.kpi_code, d.name_zh, v.period_start, v.value, v.unit
                FROM mart.kpi_value v LEFT JOIN mart.kpi_definition d USING (kpi_code)
                WHERE v.unit_code = %s AND v.grain = %s AND extract(year FROM v.period_start) = %s
                ORDER BY v.kpi_code, v.period_start""", (unit, grain, year)).fetchall()
+    out, err = out or sys.stdout, err or sys.stderr
     if not rows:
-        print(f"no {grain} KPIs for {unit} in {year}")
+        print(f"no {grain} KPIs for {unit} in {year}", file=err)
         return
-    print(f"{'KPI':<36} {'名称':<12} {'period':<11} {'value':>16} unit")
-    for code, name, period, value, u in rows:
-        print(f"{code:<36} {(name or ''):<12} {period.isoformat():<11} {_fmt(value):>16} {u}")
+    table = kpi_table(rows, grain)
+    console = Console(file=out, highlight=False, emoji=False, soft_wrap=True)
+    # never squeeze or wrap a column: as wide as the table needs, even in a narrow terminal or a pipe
+    console.width = max(console.width, console.measure(table, options=console.options.update(width=10_000)).maximum)
+    console.print(table)
+    missing = sum(1 for r in rows if r[3] is None)
+    if missing:
+        print(f"{missing} KPI value(s) of {unit} in {year} not computable (shown as —)", file=err)

@@ -5,6 +5,8 @@
 The feed DAGs' ``late`` sensor pokes :func:`poke` before loading a scheduled interval: it waits
 while files are missing but not yet due, alerts (once per file, via ``quality.alert_log``) the
 files past their due hour, and then lets the load run, which records them as missing.
+A monthly feed's file is due likewise on the day after the month's last day. A run whose only
+failures are files missing past due fails for good, without retries (:func:`only_missing_past_due`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ KIND = "late_feed"
 TIMEZONE = "Asia/Shanghai"
 DUE_HOUR_ENV = "CAMPUS_LOGISTICS_FEED_DUE_HOUR"
 DEFAULT_DUE_HOUR = 6
+MISSING_RULE = "file_present"  # the rule a run records for an expected file not in the landing directory
 
 
 def due_hour(feed: str) -> int:
@@ -85,3 +88,35 @@ def alert_late(feed: str, landing, late: list, *, url: str | None = None, run_id
     return [name for name, _ in new.values()]
 
 
+
+
+def period_due_at(feed: str, name: str) -> datetime | None:
+    """When a feed's file is due: the due hour on the day after the last day it covers (a monthly
+    file, the month's last day), Shanghai time; None for a file without a fixed period (waves)."""
+    import calendar
+
+    from ..feeds import get_feed
+
+    f = get_feed(feed)
+    period = f.period_of(name)
+    if period is None or f.cadence not in ("day", "month"):
+        return None
+    if f.cadence == "month":
+        period = period.replace(day=calendar.monthrange(period.year, period.month)[1])
+    return due_at(period, due_hour(feed))
+
+
+def only_missing_past_due(result: dict, *, now: datetime | None = None) -> bool:
+    """Whether a load's only failures are files missing past their due time: waiting or retrying
+    cannot make them appear, so the run fails for good (a redelivery is loaded by a new run)."""
+    import pendulum
+
+    now = now or pendulum.now(TIMEZONE)
+    rejected = result.get("rejected") or []
+    if not rejected:
+        return False
+    for r in rejected:
+        due = period_due_at(result["feed"], r["file"]) if r.get("rule") == MISSING_RULE else None
+        if due is None or now < due:
+            return False
+    return True
