@@ -63,7 +63,8 @@ def _run_keeping_retries(dag_id: str, conf: dict) -> dict[str, tuple[str, int]]:
 
 
 @pytest.mark.embedded_only  # real Airflow runs; the warehouse side is covered by the feed tests
-def test_check_of_a_run_with_a_file_missing_past_due_fails_without_retry(landing, warehouse, sql):
+def test_check_of_a_run_with_a_file_missing_past_due_fails_without_retry(landing, warehouse, sql, monkeypatch):
+    monkeypatch.setenv("CAMPUS_LOGISTICS_LANDING", str(landing))  # the deployment's landing (run_params)
     # 5 March delivered, 6 March never: long past its due time (06:00 on 7 March 2001)
     write_canteen(landing, "2001-03-05", [purchase("A1", "10001", "2001-03-05 07:30:00", amount="5.00")])
     states = _run_keeping_retries("feed_canteen", {"start": "2001-03-05", "end": "2001-03-06",
@@ -74,7 +75,8 @@ def test_check_of_a_run_with_a_file_missing_past_due_fails_without_retry(landing
 
 
 @pytest.mark.embedded_only
-def test_check_of_a_run_with_a_file_not_yet_due_keeps_its_retries(landing, warehouse):
+def test_check_of_a_run_with_a_file_not_yet_due_keeps_its_retries(landing, warehouse, monkeypatch):
+    monkeypatch.setenv("CAMPUS_LOGISTICS_LANDING", str(landing))  # the deployment's landing (run_params)
     # today's file is due tomorrow at 06:00: it may still come, so check is retried
     today = pendulum.now(SHANGHAI).date().isoformat()
     states = _run_keeping_retries("feed_canteen", {"start": today, "end": today, "landing": str(landing)})
