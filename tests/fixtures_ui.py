@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures import purchase, write_canteen, write_minimal_ref
 from tests.fixtures_monthly import load, staff_feb, staff_jan, staff_mar, write_monthly_ref, write_staff
 from tests.fixtures_tickets import SURVEY_HEAD, at, t, ticket, write_sla, write_survey, write_work_orders
@@ -61,3 +63,23 @@ def load_scenario(root: Path) -> None:
     load("canteen", root, "2001-03-05", "2001-03-06", run_id="ui-canteen")
     load("work_orders", root, "2001-03-05", "2001-03-06", run_id="ui-work-orders")
     load("surveys", root, "2001-03-16", "2001-03-16", run_id="ui-surveys")
+
+
+def loaded_warehouse(pg_admin_url, template_db, tmp_path_factory, write, load_files):
+    """A fresh warehouse database with the files ``write`` puts in a landing directory loaded by
+    ``load_files``, and the Data Docs those loads built: ``{"url", "docs"}``, dropped afterwards."""
+    from tests.conftest import drop_database, new_database
+
+    name, url = new_database(pg_admin_url, template_db)
+    docs = tmp_path_factory.mktemp("data_docs")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CAMPUS_LOGISTICS_WAREHOUSE_URL", url)
+    mp.setenv("CAMPUS_LOGISTICS_DATA_DOCS_DIR", str(docs))
+    try:
+        landing = tmp_path_factory.mktemp("landing")
+        write(landing)
+        load_files(landing)
+        yield {"url": url, "docs": docs}
+    finally:
+        mp.undo()
+        drop_database(pg_admin_url, name)

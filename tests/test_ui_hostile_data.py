@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import drop_database, new_database
 from tests.test_ui_plugin import _free_port, _get, _page, browser, server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.embedded_only
@@ -100,19 +99,9 @@ VISIBLE = ["<img src=x onerror=", "</script><script>console.log(", "><svg onload
 @pytest.fixture(scope="module")
 def scenario(pg_admin_url, template_db, tmp_path_factory):
     """A warehouse with the hostile files of every feed loaded, and the Data Docs their loads built."""
-    name, url = new_database(pg_admin_url, template_db)
-    docs = tmp_path_factory.mktemp("data_docs")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CAMPUS_LOGISTICS_WAREHOUSE_URL", url)
-    mp.setenv("CAMPUS_LOGISTICS_DATA_DOCS_DIR", str(docs))
-    try:
-        landing = tmp_path_factory.mktemp("landing")
-        write_hostile_landing(landing)
-        load_hostile_landing(landing)
-        yield {"url": url, "docs": docs}
-    finally:
-        mp.undo()
-        drop_database(pg_admin_url, name)
+    from tests.fixtures_ui import loaded_warehouse
+
+    yield from loaded_warehouse(pg_admin_url, template_db, tmp_path_factory, write_hostile_landing, load_hostile_landing)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 from campus_logistics import airflow_runtime as rt
-from tests.conftest import drop_database, new_database
 
 pytestmark = pytest.mark.embedded_only
 
@@ -57,21 +56,9 @@ def _get(url: str, token: str | None = None, cookie: str | None = None) -> tuple
 @pytest.fixture(scope="module")
 def scenario(pg_admin_url, template_db, tmp_path_factory):
     """A warehouse with the scenario loaded, and the Data Docs its loads built."""
-    from tests.fixtures_ui import load_scenario, write_scenario
+    from tests.fixtures_ui import load_scenario, loaded_warehouse, write_scenario
 
-    name, url = new_database(pg_admin_url, template_db)
-    docs = tmp_path_factory.mktemp("data_docs")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CAMPUS_LOGISTICS_WAREHOUSE_URL", url)
-    mp.setenv("CAMPUS_LOGISTICS_DATA_DOCS_DIR", str(docs))
-    try:
-        landing = tmp_path_factory.mktemp("landing")
-        write_scenario(landing)
-        load_scenario(landing)
-        yield {"url": url, "docs": docs}
-    finally:
-        mp.undo()
-        drop_database(pg_admin_url, name)
+    yield from loaded_warehouse(pg_admin_url, template_db, tmp_path_factory, write_scenario, load_scenario)
 
 
 @pytest.fixture(scope="module")
