@@ -112,7 +112,7 @@ def test_quality_page_counts_links_runs_and_explains_rules(conn):
     html = pages.quality_page(conn)
     row = rows(html, file="canteen_20010305.csv")[0]
     assert row[2:7] == ["4", "3", "1", "0", "ui-canteen"]
-    assert "href='../dags/feed_canteen/runs/ui-canteen'" in html and "target='_top'" in html
+    assert "href='../dags/feed_canteen/runs/ui-canteen'" in html
     reason = rows(html, feed="canteen", rule="outlet_known")[0]
     assert reason[1] == "outlet_known " + " ".join(rules.RULES["outlet_known"]) and reason[2] == "1"
 

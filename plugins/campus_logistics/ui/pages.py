@@ -186,14 +186,15 @@ def n(value) -> str:
 
 
 def run_link(feed: str, run_id: str | None, up: str = "../") -> str:
-    """A run id as a link to its run in Airflow's UI (``/dags/<dag_id>/runs/<run_id>``, URL-encoded),
-    opened in the whole window, not the page's frame; ``up`` leads from this page to Airflow's root."""
+    """A run id as a link to its run in Airflow's UI (``/dags/<dag_id>/runs/<run_id>``, URL-encoded);
+    ``up`` leads from this page to Airflow's root. No ``target='_top'``: Airflow frames the pages
+    with ``sandbox`` without ``allow-top-navigation``, so the run opens in the page's frame."""
     if not run_id:
         return ""
     if feed == "ref":  # reference files load within a feed's run: no DAG of their own
         return escape(run_id)
     href = f"{up}dags/{quote(f'feed_{feed}', safe='')}/runs/{quote(run_id, safe='')}"
-    return f"<a class='run' target='_top' href='{escape(href)}'>{escape(run_id)}</a>"
+    return f"<a class='run' href='{escape(href)}'>{escape(run_id)}</a>"
 
 
 def rule_text(rules_value: str) -> str:
