@@ -57,7 +57,7 @@ def write_hostile_landing(root: Path) -> None:
              for c, zh, en, s, d in SUB_CENTRES]
     write_monthly_ref(root, sub_centres=units)
     write_csv(root / "ref" / "outlets.csv", ["outlet_name", "outlet_code", "unit_code", "operator"],
-              [*OUTLETS, (PAYLOADS[2], "C9", "catering", "centre")])
+              [*(o for o in OUTLETS if o[2] in {u for u, *_ in units}), (PAYLOADS[2], "C9", "catering", "centre")])
     write_meter_ref(root)
     write_sla(root)
 
