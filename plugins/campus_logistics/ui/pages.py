@@ -170,11 +170,11 @@ def reform_page(conn, year: int | None = None, month: int | None = None, unit: s
     report_link = (f"<a href='report.html?{urlencode({'year': year, 'month': month} if month else {'year': year})}'>"
                    f"HTML report {escape(period_label(year, month))}</a> · "
                    f"<a href='report.html?{urlencode({'year': year})}'>HTML report {year}年</a>") if year else ""
-    return page("Reform KPIs", f"<h1>改革指标 Reform KPIs</h1><p>{report_link}</p>"
-                f"<h2>各单位指标 KPIs per unit — {escape(period_label(year, month)) if year else ''}</h2>{filters}{table}"
-                "<p class='muted'>▲▼ 绿色为向好、红色为变差 green: better, red: worse; "
-                "比率的变化以百分点计 rates change in percentage points (pp).</p>"
-                f"<h2>图表 Charts — {escape(period_label(year, month)) if year else ''}</h2>{chart_section}")
+    return page("Reform KPIs", f"<h1>改革指标 Reform KPIs</h1><p>{report_link}</p>{filters}"
+                f"<h2>图表 Charts — {escape(period_label(year, month)) if year else ''}</h2>{chart_section}"
+                f"<h2>各单位指标 KPIs per unit — {escape(period_label(year, month)) if year else ''}</h2>"
+                "<p class='muted'>▲▼ 绿色为向好、红色为变差、灰色为中性 green: better, red: worse, grey: neutral; "
+                f"比率的变化以百分点计 rates change in percentage points (pp).</p>{table}")
 
 
 FILE_PAGE_SIZE = 50
