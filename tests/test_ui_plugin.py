@@ -246,6 +246,12 @@ def test_data_quality_page_reconciles_files_and_browses_rejected_rows(browser, s
         assert [_cell(page, f"{staff} td.{c}") for c in ("read", "loaded", "quarantined")] == ["33", "32", "0"]
         assert _cell(page, "table.reasons tr[data-feed='canteen'][data-rule='outlet_known'] td.count") == "1"
         assert "食堂/窗口不在参考数据中" in _cell(page, "table.reasons tr[data-rule='outlet_known'] td.rule")
+        page.click("table.feeds tr[data-feed='staff'] a")  # the feed's files only
+        page.wait_for_load_state("load")
+        assert "page 1 of 1 (3 files)" in _cell(page, ".pageinfo")
+        status, body = _get(server["base"] + "/reform/quality?feed=staff&all=1&page=1", token=server["token"])
+        assert status == 200 and "page 1 of 1 (3 files)" in body
+        page.goto(server["base"] + "/reform/quality", wait_until="load")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "data_quality.png"), full_page=True)
         page.click(f"{row} td.quarantined a")

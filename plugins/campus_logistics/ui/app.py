@@ -125,11 +125,12 @@ def create_app(dependencies=None) -> FastAPI:
             return render_html_report(conn, year, month)
 
     @router.get("/quality", response_class=HTMLResponse)
-    def quality(feed: str | None = Query(None, max_length=64), all: bool = False, page: int = Query(1, ge=1)):
+    def quality(feed: str | None = Query(None, max_length=64), show_all: bool = Query(False, alias="all"),
+                page: int = Query(1, ge=1)):
         from .pages import quality_page
 
         with _connect() as conn:
-            return quality_page(conn, feed, all, page)
+            return quality_page(conn, feed, show_all, page)
 
     @router.get("/quality/rejected", response_class=HTMLResponse)
     def rejected(feed: str | None = None, file: str | None = None, rule: str | None = None,
