@@ -78,3 +78,37 @@ def test_values_from_files_are_escaped_in_the_pages(tmp_path, monkeypatch):
     escaped = "&lt;img src=x onerror=alert(1)&gt;&lt;/script&gt;&lt;script&gt;alert(2)&lt;/script&gt;"
     assert escaped in text and f"ref{escaped}" in text  # the unexpected value and the value set, as text
     assert "&amp;lt;" not in text  # nothing escaped twice
+
+
+def test_batches_are_named_by_feed_and_source_file_without_the_newsletter(tmp_path, monkeypatch):
+    """A batch shows as its feed and source file (page header "Data asset", index column, page path),
+    not ``<feed>-batch001`` / ``Data asset: None``; GX's newsletter footer is gone from every page."""
+    import pandas as pd
+
+    from campus_logistics import validation
+    from campus_logistics.quality_docs import publish
+
+    monkeypatch.setenv("CAMPUS_LOGISTICS_DATA_DOCS_DIR", str(tmp_path / "docs"))
+    check = validation.validator("docs_names", [
+        validation.Rule("amount_range", lambda g: g.ExpectColumnValuesToBeBetween(column="amount", min_value=0))])
+    publish("probe", "drain-earlier-results")
+    frame = pd.DataFrame({"_row": [2, 3], "amount": [5, -1]})
+    check.validate(frame, files=["canteen_20010305.csv"])
+    check.validate(frame, files=["canteen_20010305.csv"])  # the file's second chunk
+    check.validate(frame, files=["canteen_20010306.csv", "canteen_20010307.csv"])  # a window of two files
+    hostile = "canteen_<img src=x onerror=alert(1)>.csv"
+    check.validate(frame, files=[hostile])
+    publish("canteen", "scheduled__2001-03-07T00:00:00+00:00", lambda raw: raw)
+    site = tmp_path / "docs" / "site"
+    pages = sorted(p.name for p in (site / "validations" / "docs_names").rglob("*.html"))
+    assert pages == ["canteen_20010305.csv-part2.html", "canteen_20010305.csv.html",
+                     "canteen_20010306.csv_to_canteen_20010307.csv.html", "canteen__img_src_x_onerror_alert_1_.csv.html"]
+    first = next((site / "validations" / "docs_names").rglob("canteen_20010305.csv.html")).read_text(encoding="utf-8")
+    assert "Data asset: None" not in first and "canteen: canteen_20010305.csv" in first
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "canteen: canteen_20010305.csv" in index and "batch0" not in index
+    assert "canteen: canteen_20010306.csv … canteen_20010307.csv (2 files)" in index
+    for page in [site / "index.html", *site.joinpath("validations").rglob("*.html")]:
+        text = page.read_text(encoding="utf-8")
+        assert "newsletter" not in text.lower() and "<img src=x" not in text, page
+    assert "canteen: canteen__img src=x onerror=alert(1)_.csv" in index  # shown as text

@@ -204,7 +204,7 @@ def test_reform_kpis_page_shows_the_seed_year(seed_run, tmp_path):
     for kpi, unit, value, kind in december:
         row = re.search(rf"<tr data-kpi='{kpi}' data-unit='{unit}'>(.*?)</tr>", html)
         assert row, (kpi, unit)
-        assert "month 2001-12-01" in row.group(1)
+        assert "<td class='period'>2001年12月</td>" in row.group(1)
         shown = re.search(r"<td class='num value'>(.*?)</td>", row.group(1)).group(1)
         assert unescape(shown) == fmt_value(value, kind), (kpi, unit, shown, value)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -3,7 +3,7 @@ show the figures of a small scenario loaded through the pipeline (worked out by 
 tests/fixtures_ui.py), and render in headless Chromium — the Data Docs with no network at all.
 
 Screenshots are rewritten on every run: tests/artifacts/reform_kpis.png, data_quality.png,
-data_docs.png. One api-server for the module (~25 s with the scenario load); embedded pass only.
+rejected_rows.png, data_docs.png, data_docs_validation.png. One api-server for the module (~25 s with the scenario load); embedded pass only.
 """
 
 from __future__ import annotations
@@ -205,6 +205,8 @@ def test_reform_kpis_page_shows_the_scenario(browser, server):
         row = "tr[data-kpi='personnel_cost_saved_yuan'][data-unit='campus']"
         assert _cell(page, f"{row} td.value") == "27,300.00"
         assert _cell(page, f"{row} td.trend") == "→ 0"
+        assert _cell(page, f"{row} td.measure") == "元" and _cell(page, f"{row} td.period") == "2001年3月"
+        assert page.locator("tr.topic th").first.inner_text().startswith("人员与经费")
         assert _cell(page, "tr[data-kpi='repair_on_time_rate'][data-unit='property'] td.value") == "50.0%"
         assert _cell(page, "tr[data-kpi='satisfaction_rate'][data-unit='campus'] td.value") == "71.4%"
         # charts for March 2001 (the latest month)
@@ -219,6 +221,13 @@ def test_reform_kpis_page_shows_the_scenario(browser, server):
         assert capture.count() == 1 and capture.get_attribute("data-value") == "15.0%"
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "reform_kpis.png"), full_page=True)
+        # the filters are links: February, property centre only — savings up on January, in green
+        page.goto(server["base"] + "/reform/?year=2001&month=2", wait_until="load")
+        assert page.locator("tr[data-kpi='personnel_cost_saved_yuan'][data-unit='campus'] td.trend span.good") \
+            .inner_text() == "▲ 199.50"
+        page.click("p.filter[data-filter='unit'] a:has-text('物业中心')")
+        page.wait_for_load_state("load")
+        assert page.locator("tr[data-unit='property']").count() > 0 and page.locator("tr[data-unit='campus']").count() == 0
     finally:
         ctx.close()
 
@@ -232,16 +241,25 @@ def test_data_quality_page_reconciles_files_and_browses_rejected_rows(browser, s
         page.goto(server["base"] + "/reform/quality", wait_until="load")
         row = "table.files tr[data-file='canteen_20010305.csv']"
         assert [_cell(page, f"{row} td.{c}") for c in ("read", "loaded", "quarantined")] == ["4", "3", "1"]
+        assert page.locator(f"{row} td.runid a").get_attribute("href") == "../dags/feed_canteen/runs/ui-canteen"
         staff = "table.feeds tr[data-feed='staff']"   # 10 + 12 + 11 read, 10 + 11 + 11 loaded, 1 duplicate
         assert [_cell(page, f"{staff} td.{c}") for c in ("read", "loaded", "quarantined")] == ["33", "32", "0"]
         assert _cell(page, "table.reasons tr[data-feed='canteen'][data-rule='outlet_known'] td.count") == "1"
+        assert "食堂/窗口不在参考数据中" in _cell(page, "table.reasons tr[data-rule='outlet_known'] td.rule")
+        page.click("table.feeds tr[data-feed='staff'] a")  # the feed's files only
+        page.wait_for_load_state("load")
+        assert "page 1 of 1 (3 files)" in _cell(page, ".pageinfo")
+        status, body = _get(server["base"] + "/reform/quality?feed=staff&all=1&page=1", token=server["token"])
+        assert status == 200 and "page 1 of 1 (3 files)" in body
+        page.goto(server["base"] + "/reform/quality", wait_until="load")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "data_quality.png"), full_page=True)
         page.click(f"{row} td.quarantined a")
         page.wait_for_load_state("load")
         assert "page 1 of 1 (1 rows)" in page.locator(".pageinfo").first.inner_text()
-        record = page.locator("table.rejected td.json").first.inner_text()
-        assert hmac_of(BAD_CARD) in record and f'"{BAD_CARD}"' not in record and "第九食堂" in record
+        record = page.locator("table.rejected td.record").first.inner_text()
+        assert hmac_of(BAD_CARD) in record and BAD_CARD not in record.split() and "第九食堂" in record
+        page.screenshot(path=str(ARTIFACTS / "rejected_rows.png"), full_page=True)
     finally:
         ctx.close()
 
@@ -271,6 +289,7 @@ def test_data_docs_render_offline_from_local_assets(browser, server, scenario):
             assert suite in text
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "data_docs.png"), full_page=False)
+        assert "canteen: canteen_20010305.csv" in text and "batch0" not in text and "newsletter" not in text.lower()
         # a row opens its validation page (bootstrap-table's click handler): the canteen failure
         page.locator("tr", has_text="ui-canteen").first.click()
         page.wait_for_url(re.compile(r".*/validations/canteen/ui-canteen/.*"))
@@ -278,5 +297,7 @@ def test_data_docs_render_offline_from_local_assets(browser, server, scenario):
         assert failed == [] and all(u.startswith(server["base"]) for u in requests)
         body = page.inner_text("body")
         assert "第九食堂" in body and "_outlet" in body  # the unexpected value, in the rule's column
+        assert "Data asset: None" not in body and "canteen_20010305.csv" in body
+        page.screenshot(path=str(ARTIFACTS / "data_docs_validation.png"), full_page=False)
     finally:
         ctx.close()

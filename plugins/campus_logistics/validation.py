@@ -24,6 +24,8 @@ _lock = threading.Lock()
 _context = None
 _validators: dict[tuple, Any] = {}
 
+FILES_SEP = "\n"  # between file names in a result's run name (no file name holds a newline)
+
 
 def _gx():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -100,9 +102,14 @@ class Validator:
         batch_def = source.add_dataframe_asset(f"{suite_name}_asset").add_batch_definition_whole_dataframe("whole")
         self._vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{suite_name}_vd", data=batch_def, suite=suite))
 
-    def validate(self, df, key: str = ROW) -> BatchResult:
-        """Validate a batch; failures are keyed by the batch's ``key`` column (default: line number)."""
+    def validate(self, df, key: str = ROW, files: Sequence[str] = ()) -> BatchResult:
+        """Validate a batch; failures are keyed by the batch's ``key`` column (default: line number).
+        ``files``: the landed files the batch's rows come from, which name the batch in the Data Docs
+        (carried as the result's run name; ``quality_docs.publish`` replaces it by the Airflow run id)."""
+        from great_expectations.core.run_identifier import RunIdentifier
+
         result = self._vd.run(
+            run_id=RunIdentifier(run_name=FILES_SEP.join(files)) if files else None,
             batch_parameters={"dataframe": df},
             result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [key],
                            "return_unexpected_index_query": False},

@@ -276,7 +276,7 @@ def screen_file(feed: str, lf: LandingFile, meters: pd.DataFrame, anchor: pd.Dat
     parts = []
     for df in reader.batches():
         df = prepare(df, lf.period, meter_ids)
-        result = check.validate(df)
+        result = check.validate(df, files=[lf.name])
         if result.schema_errors:
             raise FileRejected(feed, lf.name, "schema", "; ".join(result.schema_errors), rows_read=reader.rows_read)
         for rule, n in result.rule_counts.items():

@@ -219,7 +219,7 @@ class StaffFeed(Feed):
         create_quarantine(cur)
         for df in reader.batches():
             df = _prepare(df, file_month)
-            result = check.validate(df)
+            result = check.validate(df, files=[lf.name])
             if result.schema_errors:
                 raise FileRejected(self.name, lf.name, "schema", "; ".join(result.schema_errors),
                                    rows_read=reader.rows_read)

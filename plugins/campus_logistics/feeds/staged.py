@@ -153,7 +153,7 @@ class StagedFeed(Feed):
                 whole = self.prepare_window(pd.concat([df for _, df in frames], ignore_index=True), ref)
                 if len(whole) != offset:
                     raise RuntimeError(f"{self.name}: prepare_window must keep every row of the window")
-                result = check.validate(whole, key=KEY)
+                result = check.validate(whole, key=KEY, files=[p.lf.name for p in window])
                 if result.schema_errors:  # the header gate makes this a programming error, not bad data
                     raise RuntimeError(f"{self.name}: rules could not be evaluated: {result.schema_errors}")
                 failures = result.failures

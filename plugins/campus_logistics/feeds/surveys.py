@@ -329,7 +329,7 @@ class SurveysFeed(Feed):
         sheet = _Sheet(self.name, lf, units_by_name).open()
         try:
             for df in sheet.batches():
-                result = check.validate(df)
+                result = check.validate(df, files=[lf.name])
                 if result.schema_errors:
                     raise FileRejected(self.name, lf.name, "schema", "; ".join(result.schema_errors),
                                        rows_read=sheet.rows_read)

@@ -75,3 +75,44 @@ def by_code() -> dict[str, KPI]:
 def groups_for_feeds(feeds) -> list[Group]:
     feeds = set(feeds)
     return [g for g in GROUPS if feeds & set(g.feeds)]
+
+
+# Whether a rise is good news, per KPI: +1 up is good (savings, satisfaction, on-time rates),
+# -1 up is bad (costs, school-borne consumption, open work orders), 0 neutral (norms, volumes
+# billed on). The Reform KPIs page colours its change arrows by it.
+DIRECTION: dict[str, int] = {
+    "canteen_revenue_yuan": 1, "canteen_transactions": 1, "canteen_avg_ticket_yuan": 0, "canteen_diners": 1,
+    "canteen_capture_rate": 1,
+    "electricity_kwh_school": -1, "water_m3_school": -1, "electricity_kwh_billed": 0, "water_m3_billed": 0,
+    "utilities_conservation_saved_yuan": 1, "utilities_recovered_yuan": 1, "utilities_saved_total_yuan": 1,
+    "meters_reporting_rate": 1,
+    "work_orders_completed": 1, "response_on_time_rate": 1, "repair_on_time_rate": 1, "first_time_fix_rate": 1,
+    "repair_rating_avg": 1, "work_orders_open": -1,
+    "satisfaction_rate": 1, "satisfaction_responses": 1,
+    "admin_norm_headcount": 0, "admin_headcount": -1, "admin_posts_saved": 1, "cook_norm_headcount": 0,
+    "cooks_borne_by_centre": 1, "jobs_provided": 1, "jobs_school_transfer": 1, "jobs_social_hire": 1,
+    "personnel_cost_saved_transfer_yuan": 1, "personnel_cost_saved_cooks_yuan": 1, "personnel_cost_saved_yuan": 1,
+    "reform_stage": 1,
+    "centre_revenue_yuan": 1, "centre_cost_yuan": -1, "centre_surplus_yuan": 1, "social_capital_in_yuan": 1,
+    "social_capital_share": 1, "capex_yuan": 0,
+}
+
+# The topic a KPI is shown under, by its group: (中文, English), in the pages' order.
+TOPIC: dict[str, tuple[str, str]] = {
+    "staffing": ("人员与经费", "Staffing and personnel savings"),
+    "books": ("中心财务", "Centre finances"),
+    "utilities": ("水电", "Water and electricity"),
+    "canteen": ("饮食服务", "Catering"),
+    "repairs": ("维修服务", "Repairs"),
+    "satisfaction": ("满意度", "Satisfaction"),
+}
+
+
+def direction(code: str) -> int:
+    return DIRECTION.get(code, 0)
+
+
+def topic(code: str) -> tuple[str, str]:
+    """(中文, English) topic of a KPI; a KPI of an unknown group under its group's name."""
+    group = by_code()[code].group if code in by_code() else "other"
+    return TOPIC.get(group, (group, group))

@@ -41,6 +41,8 @@ CDN_ASSETS = {
     "https://cdn.jsdelivr.net/npm/vega-embed@6": "vega-embed@6.29.0/build/vega-embed.min.js",
 }
 S3_IMAGES = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"
+# GX's footer on every page (cloud-footer.j2): a vendor's newsletter sign-up, nothing about the data.
+NEWSLETTER = re.compile(r"<footer>\s*<p>[^<]*newsletter\s*<a [^>]*greatexpectations\.io/newsletter[^>]*>[^<]*</a></p>\s*</footer>", re.I)
 # A resource (src/href/url()) on another host: what must not remain in a page after the rewrite.
 EXTERNAL_ASSET = re.compile(r"""(?:src|href)\s*=\s*["']https?://[^"']+\.(?:js|css|png|svg|gif|ico|woff2?|ttf)(?:\?[^"']*)?["']"""
                             r"""|<script[^>]+src\s*=\s*["']https?://|<link[^>]+href\s*=\s*["']https?://""", re.I)
@@ -64,7 +66,7 @@ def install_vendor(site: Path) -> None:
 
 def rewrite_page(page: Path, site: Path) -> bool:
     """Point a page's CDN/S3 links at the local copies (relative, so the site works from any URL
-    prefix or from disk); returns whether anything changed."""
+    prefix or from disk) and drop GX's newsletter footer; returns whether anything changed."""
     text = page.read_text(encoding="utf-8")
     up = os.path.relpath(site, page.parent).replace(os.sep, "/")
     prefix = "" if up == "." else up + "/"
@@ -75,7 +77,7 @@ def rewrite_page(page: Path, site: Path) -> bool:
             return prefix + "static/images/"
         return prefix + "static/vendor/" + CDN_ASSETS[url]
 
-    new = _URL_PATTERN.sub(local, text)
+    new = _URL_PATTERN.sub(local, NEWSLETTER.sub("", text))
     if new != text:
         page.write_text(new, encoding="utf-8")
     return new != text

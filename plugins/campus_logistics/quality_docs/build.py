@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..paths import REPO_ROOT
+from ..validation import FILES_SEP
 from . import assets
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,26 @@ def enabled() -> bool:
 def _safe(name: str) -> str:
     """A run id as a path segment (Airflow's contain ':' and '+')."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "run"
+
+
+def batch_title(feed: str, files: list[str]) -> str:
+    """What the Data Docs call a batch: its feed and source file(s). GX's index writes it into its
+    table unescaped (its page header escapes it), so markup characters of a file name become "_"."""
+    if not files:
+        return feed
+    shown = files[0] if len(files) == 1 else f"{files[0]} … {files[-1]} ({len(files)} files)"
+    return re.sub(r"[<>&\"'`]", "_", f"{feed}: {shown}")
+
+
+def batch_name(feed: str, files: list[str], seen: dict, suite: str, i: int) -> str:
+    """The batch's id in the results store and the site's paths: the source file (the first of a
+    window of files), a part number when one run validates the same file(s) in several batches;
+    without files (a check over the whole load), the feed and the batch's position."""
+    if not files:
+        return f"{feed}-{i:03d}"
+    base = _safe(files[0] if len(files) == 1 else f"{files[0]}_to_{files[-1]}")
+    seen[(suite, base)] = seen.get((suite, base), 0) + 1
+    return base if seen[(suite, base)] == 1 else f"{base}-part{seen[(suite, base)]}"
 
 
 def _docs_context(root: Path):
@@ -197,14 +218,20 @@ def publish(feed: str, run_id: str, pseudonymise: Callable[[str], str] | None = 
             new_keys = []
             drained.sort(key=lambda kr: kr[0].run_id.run_time)
             run_name = _safe(run_id)
+            names: dict[tuple, int] = {}
             for i, (key, result) in enumerate(drained, 1):
                 suite = re.sub(r"_\d+$", "", key.expectation_suite_identifier.name)  # validator cache suffix
                 result.suite_name = suite
                 result.meta["feed"], result.meta["airflow_run_id"] = feed, run_id
+                files = [f for f in (key.run_id.run_name or "").split(FILES_SEP) if f]
+                result.meta["source_files"] = files
+                # GX shows this as the batch's "Data asset" (page header and index column)
+                result.meta.setdefault("batch_spec", {})["data_asset_name"] = batch_title(feed, files)
                 scrub(result, pseudonymise)
-                new_key = ValidationResultIdentifier(
-                    ExpectationSuiteIdentifier(suite), RunIdentifier(run_name=run_name, run_time=key.run_id.run_time),
-                    f"{feed}-batch{i:03d}")
+                run = RunIdentifier(run_name=run_name, run_time=key.run_id.run_time)
+                result.meta["run_id"] = run  # the page's breadcrumb: the run, no longer the file names
+                new_key = ValidationResultIdentifier(ExpectationSuiteIdentifier(suite), run,
+                                                     batch_name(feed, files, names, suite, i))
                 ctx.validation_results_store.set(new_key, result)
                 new_keys.append(new_key)
             _prune(ctx, int(os.environ.get("CAMPUS_LOGISTICS_DATA_DOCS_KEEP", "500")))

@@ -110,11 +110,12 @@ def create_app(dependencies=None) -> FastAPI:
     router = APIRouter(dependencies=_auth() if dependencies is None else dependencies)
 
     @router.get("/", response_class=HTMLResponse)
-    def reform(year: int | None = Query(None, ge=1990, le=2100), month: int | None = Query(None, ge=1, le=12)):
+    def reform(year: int | None = Query(None, ge=1990, le=2100), month: int | None = Query(None, ge=1, le=12),
+               unit: str | None = Query(None, max_length=64), measure: str | None = Query(None, max_length=32)):
         from .pages import reform_page
 
         with _connect() as conn:
-            return reform_page(conn, year, month)
+            return reform_page(conn, year, month, unit, measure)
 
     @router.get("/report.html", response_class=HTMLResponse)
     def report(year: int = Query(..., ge=1990, le=2100), month: int | None = Query(None, ge=1, le=12)):
@@ -124,11 +125,12 @@ def create_app(dependencies=None) -> FastAPI:
             return render_html_report(conn, year, month)
 
     @router.get("/quality", response_class=HTMLResponse)
-    def quality():
+    def quality(feed: str | None = Query(None, max_length=64), show_all: bool = Query(False, alias="all"),
+                page: int = Query(1, ge=1)):
         from .pages import quality_page
 
         with _connect() as conn:
-            return quality_page(conn)
+            return quality_page(conn, feed, show_all, page)
 
     @router.get("/quality/rejected", response_class=HTMLResponse)
     def rejected(feed: str | None = None, file: str | None = None, rule: str | None = None,

@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import json
 from html import escape
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from ..reports import charts, figures
+from ..kpis import catalog
+from ..report import period_label as report_period_label
 from ..reports.html import CSS, charts_html, fmt_value, period_label
+from .. import rules
+from .measures import measure_label
 
 PAGE_SIZE = 50
 PAGE_CSS = CSS + """
 nav.tabs a { margin-right: 16px; } nav.tabs { margin-bottom: 12px; }
-td.json { font-family: monospace; font-size: 12px; white-space: pre-wrap; max-width: 720px; }
+.good { color: #2ca02c; } .bad { color: #d62728; } .neutral { color: #555; }
+tr.topic th { background: #e8eef6; font-size: 14px; } p.filter { margin: 4px 0; font-size: 13px; }
+p.filter a.current { font-weight: bold; color: #222; text-decoration: none; }
+table.fields th { background: #fafafa; font-weight: normal; color: #555; }
+table.fields td, table.fields th { border: 0; border-bottom: 1px solid #eee; padding: 1px 6px; }
+code { font-size: 12px; }
+.json { font-family: monospace; font-size: 12px; white-space: pre-wrap; max-width: 720px; }
 """
 
 
@@ -42,14 +52,21 @@ def sparkline(values, width: int = 90, height: int = 22) -> str:
             f"<polyline fill='none' stroke='{charts.PALETTE[0]}' stroke-width='1.5' points='{pts}'/></svg>")
 
 
-def _trend(item) -> str:
+def _change(item, direction: int) -> str:
+    """The change on the previous period: rates in percentage points, the arrow coloured by whether
+    the change is good news for this KPI (``kpis.catalog.DIRECTION``)."""
     if item.previous is None:
         return "<span class='muted'>—</span>"
     delta = item.value - item.previous
     if delta == 0:
         return "<span class='muted'>→ 0</span>"
-    arrow, cls = ("▲", "up") if delta > 0 else ("▼", "down")
-    return f"<span class='{cls}'>{arrow} {escape(fmt_value(abs(delta), item.unit))}</span>"
+    if item.unit == "rate":
+        shown = f"{abs(delta) * 100:.1f} pp"  # a rate's change: percentage points, not percent
+    else:
+        shown = fmt_value(abs(delta), item.unit)
+    sign = 1 if delta > 0 else -1
+    cls = "neutral" if direction == 0 else ("good" if sign == direction else "bad")
+    return f"<span class='{cls}'>{'▲' if sign > 0 else '▼'} {escape(shown)}</span>"
 
 
 def latest_period(conn) -> tuple[int, int] | None:
@@ -57,67 +74,191 @@ def latest_period(conn) -> tuple[int, int] | None:
     return (row[0].year, row[0].month) if row and row[0] else None
 
 
-def reform_page(conn, year: int | None = None, month: int | None = None) -> str:
+def kpi_months(conn, limit: int = 12) -> list[tuple[int, int]]:
+    rows = conn.execute("""SELECT DISTINCT period_start FROM mart.kpi_value WHERE grain = 'month'
+                           ORDER BY period_start DESC LIMIT %s""", (limit,)).fetchall()
+    return [(r[0].year, r[0].month) for r in rows]
+
+
+def _filter_links(label: str, current: str | None, options: list[tuple[str | None, str]], params: dict, key: str) -> str:
+    """One filter as plain links (the pages run no script): the current choice is bold."""
+    links = []
+    for value, text in options:
+        query = urlencode({k: v for k, v in {**params, key: value}.items() if v is not None})
+        cls = " class='current'" if value == current else ""
+        links.append(f"<a{cls} href='?{query}'>{escape(text)}</a>")
+    return f"<p class='filter' data-filter='{escape(key)}'><b>{escape(label)}</b> {' · '.join(links)}</p>"
+
+
+def _period_links(year, month, months, params: dict) -> str:
+    links = []
+    for y, m in months:
+        query = urlencode({"year": y, "month": m, **{k: v for k, v in params.items() if v is not None}})
+        cls = " class='current'" if (y, m) == (year, month) else ""
+        links.append(f"<a{cls} href='?{query}'>{escape(period_label(y, m))}</a>")
+    return f"<p class='filter' data-filter='period'><b>期间 Period</b> {' · '.join(links)}</p>"
+
+
+def latest_until(conn, until, history: int = 12) -> list[figures.LatestKpi]:
+    """``figures.latest_per_unit`` as of a period: each KPI and unit's latest monthly (or wave)
+    value before ``until`` (None: all), the one before it and the trend."""
+    rows = conn.execute("""
+        SELECT kpi_code, unit_code, grain, period_start, value, unit, baseline
+        FROM (SELECT v.*, row_number() OVER (PARTITION BY kpi_code, unit_code, grain
+                                             ORDER BY period_start DESC) AS rn
+              FROM mart.kpi_value v WHERE grain IN ('month', 'wave')
+                AND (%(until)s::date IS NULL OR period_start < %(until)s::date)) x
+        WHERE rn <= %(history)s
+        ORDER BY kpi_code, unit_code, grain, period_start""", {"until": until, "history": history}).fetchall()
+    out: dict[tuple, figures.LatestKpi] = {}
+    for code, unit_code, grain, period, value, unit, baseline in rows:
+        item = out.get((code, unit_code, grain))
+        if item is None:
+            out[(code, unit_code, grain)] = figures.LatestKpi(code, unit_code, grain, period, value, unit, baseline,
+                                                              None, [value])
+        else:
+            item.previous, item.value, item.period_start, item.baseline = item.value, value, period, baseline
+            item.history.append(value)
+    return sorted(out.values(), key=lambda k: (k.unit_code != "campus", k.unit_code, k.kpi_code))
+
+
+def reform_page(conn, year: int | None = None, month: int | None = None, unit: str | None = None,
+                measure: str | None = None) -> str:
     latest = latest_period(conn)
     if year is None and latest:
         year, month = latest
     defs = figures.definitions(conn)
     names = figures.unit_names(conn)
-    items = figures.latest_per_unit(conn)
-    rows = []
+    until = figures.period_bounds(year, month)[1] if year else None
+    items = [it for it in latest_until(conn, until)
+             if (unit is None or it.unit_code == unit) and (measure is None or it.unit == measure)]
+    with_baseline = any(it.baseline is not None for it in items)
+    by_topic: dict[tuple[str, str], list] = {}
     for it in items:
-        d = defs.get(it.kpi_code, {})
-        rows.append(
-            f"<tr data-kpi='{escape(it.kpi_code)}' data-unit='{escape(it.unit_code)}'>"
-            f"<td>{escape(names.get(it.unit_code, it.unit_code))}</td>"
-            f"<td>{escape(d.get('name_zh', it.kpi_code))} <span class='muted'>{escape(d.get('name_en', ''))}</span></td>"
-            f"<td>{escape(it.grain)} {it.period_start.isoformat()}</td>"
-            f"<td class='num value'>{escape(fmt_value(it.value, it.unit))}</td>"
-            f"<td class='num trend'>{_trend(it)}</td><td>{sparkline(it.history)}</td>"
-            f"<td class='num'>{escape(fmt_value(it.baseline, it.unit)) if it.baseline is not None else ''}</td></tr>")
-    table = ("<table class='latest'><thead><tr><th>单位 Unit</th><th>指标 KPI</th><th>最近期 Latest period</th>"
-             "<th>值 Value</th><th>较上期 vs previous</th><th>趋势 Trend</th><th>基线 Baseline</th></tr></thead><tbody>"
-             + "".join(rows) + "</tbody></table>") if rows else "<p class='muted'>No KPIs computed yet.</p>"
+        by_topic.setdefault(catalog.topic(it.kpi_code), []).append(it)
+    order = list(catalog.TOPIC.values())
+    columns = 7 + with_baseline
+    body = []
+    for topic in sorted(by_topic, key=lambda t: order.index(t) if t in order else len(order)):
+        body.append(f"<tr class='topic'><th colspan='{columns}'>{escape(topic[0])} {escape(topic[1])}</th></tr>")
+        for it in by_topic[topic]:
+            d = defs.get(it.kpi_code, {})
+            body.append(
+                f"<tr data-kpi='{escape(it.kpi_code)}' data-unit='{escape(it.unit_code)}'>"
+                f"<td>{escape(d.get('name_zh', it.kpi_code))} <span class='muted'>{escape(d.get('name_en', ''))}</span></td>"
+                f"<td>{escape(names.get(it.unit_code, it.unit_code))}</td>"
+                f"<td class='period'>{escape(report_period_label(it.period_start, it.grain))}</td>"
+                f"<td class='num value'>{escape(fmt_value(it.value, it.unit))}</td>"
+                f"<td class='measure'>{escape(measure_label(it.unit))}</td>"
+                f"<td class='num trend'>{_change(it, catalog.direction(it.kpi_code))}</td><td>{sparkline(it.history)}</td>"
+                + (f"<td class='num baseline'>{escape(fmt_value(it.baseline, it.unit)) if it.baseline is not None else ''}</td>"
+                   if with_baseline else "") + "</tr>")
+    table = ("<table class='latest'><thead><tr><th>指标 KPI</th><th>单位 Unit</th><th>期间 Period</th>"
+             "<th>值 Value</th><th>计量单位 Measure</th><th>较上期 vs previous</th><th>趋势 Trend</th>"
+             + ("<th>基线 Baseline</th>" if with_baseline else "") + "</tr></thead><tbody>"
+             + "".join(body) + "</tbody></table>") if items else "<p class='muted'>No KPIs for this choice.</p>"
+    params = {"year": year, "month": month, "unit": unit, "measure": measure}
+    units = sorted({r[0] for r in conn.execute("SELECT DISTINCT unit_code FROM mart.kpi_value").fetchall()},
+                   key=lambda u: (u != "campus", u))
+    measures = sorted({d["unit"] for d in defs.values()})
+    filters = (
+        _period_links(year, month, kpi_months(conn), {"unit": unit, "measure": measure})
+        + _filter_links("单位 Unit", unit, [(None, "全部 all")] + [(u, names.get(u, u)) for u in units], params, "unit")
+        + _filter_links("计量单位 Measure", measure, [(None, "全部 all")] + [(m, measure_label(m)) for m in measures],
+                        params, "measure"))
     chart_section = charts_html(conn, year, month) if year else ""
     report_link = (f"<a href='report.html?{urlencode({'year': year, 'month': month} if month else {'year': year})}'>"
                    f"HTML report {escape(period_label(year, month))}</a> · "
                    f"<a href='report.html?{urlencode({'year': year})}'>HTML report {year}年</a>") if year else ""
-    return page("Reform KPIs", f"<h1>改革指标 Reform KPIs</h1><p>{report_link}</p>"
+    return page("Reform KPIs", f"<h1>改革指标 Reform KPIs</h1><p>{report_link}</p>{filters}"
                 f"<h2>图表 Charts — {escape(period_label(year, month)) if year else ''}</h2>{chart_section}"
-                f"<h2>各单位最新指标 Latest KPIs per unit</h2>{table}")
+                f"<h2>各单位指标 KPIs per unit — {escape(period_label(year, month)) if year else ''}</h2>"
+                "<p class='muted'>▲▼ 绿色为向好、红色为变差、灰色为中性 green: better, red: worse, grey: neutral; "
+                f"比率的变化以百分点计 rates change in percentage points (pp).</p>{table}")
 
 
-def quality_page(conn) -> str:
-    recon = conn.execute("""SELECT feed, file, rows_read, rows_loaded, rows_quarantined, rows_duplicate, run_id,
-                                   reconciled_at FROM quality.file_reconciliation ORDER BY feed, file""").fetchall()
+FILE_PAGE_SIZE = 50
+
+
+def n(value) -> str:
+    """A count with thousands separators."""
+    return f"{value or 0:,}"
+
+
+def run_link(feed: str, run_id: str | None, up: str = "../") -> str:
+    """A run id as a link to its run in Airflow's UI (``/dags/<dag_id>/runs/<run_id>``, URL-encoded);
+    ``up`` leads from this page to Airflow's root. No ``target='_top'``: Airflow frames the pages
+    with ``sandbox`` without ``allow-top-navigation``, so the run opens in the page's frame."""
+    if not run_id:
+        return ""
+    if feed == "ref":  # reference files load within a feed's run: no DAG of their own
+        return escape(run_id)
+    href = f"{up}dags/{quote(f'feed_{feed}', safe='')}/runs/{quote(run_id, safe='')}"
+    return f"<a class='run' href='{escape(href)}'>{escape(run_id)}</a>"
+
+
+def rule_text(rules_value: str) -> str:
+    """Each rule id of a recorded value (one id or a comma-separated list), with its explanation."""
+    return "<br>".join(f"<code>{escape(r)}</code> {escape(zh)} <span class='muted'>{escape(en)}</span>"
+                       for r, zh, en in rules.explain_all(rules_value))
+
+
+def quality_page(conn, feed: str | None = None, show_all: bool = False, page_no: int = 1) -> str:
+    where = ["(%(feed)s::text IS NULL OR feed = %(feed)s)"]
+    if not show_all:  # files with nothing read (all counts zero) hide unless asked for
+        where.append("rows_read > 0")
+    clause = " AND ".join(where)
+    args = {"feed": feed}
+    total = conn.execute(f"SELECT count(*) FROM quality.file_reconciliation WHERE {clause}", args).fetchone()[0]
+    hidden = conn.execute("""SELECT count(*) FROM quality.file_reconciliation
+                             WHERE (%(feed)s::text IS NULL OR feed = %(feed)s) AND rows_read = 0""", args).fetchone()[0]
+    pages = max(1, -(-total // FILE_PAGE_SIZE))
+    page_no = min(max(1, page_no), pages)
+    recon = conn.execute(f"""SELECT feed, file, rows_read, rows_loaded, rows_quarantined, rows_duplicate, run_id
+                             FROM quality.file_reconciliation WHERE {clause}
+                             ORDER BY feed, file LIMIT %(limit)s OFFSET %(offset)s""",
+                         {**args, "limit": FILE_PAGE_SIZE, "offset": (page_no - 1) * FILE_PAGE_SIZE}).fetchall()
     reasons = conn.execute("""SELECT feed, rule, count(*) AS n FROM quality.rejected_rows GROUP BY feed, rule
                               ORDER BY n DESC, feed, rule LIMIT 20""").fetchall()
     totals = conn.execute("""SELECT feed, count(*), sum(rows_read), sum(rows_loaded), sum(rows_quarantined),
                                     sum(rows_duplicate) FROM quality.file_reconciliation GROUP BY feed ORDER BY feed""").fetchall()
     feed_rows = "".join(
-        f"<tr data-feed='{escape(f)}'><td>{escape(f)}</td><td class='num'>{n}</td><td class='num read'>{r}</td>"
-        f"<td class='num loaded'>{lo}</td><td class='num quarantined'>{q}</td><td class='num'>{d}</td></tr>"
-        for f, n, r, lo, q, d in totals)
+        f"<tr data-feed='{escape(f)}'><td><a href='?{urlencode({'feed': f})}'>{escape(f)}</a></td><td class='num'>{n(c)}</td>"
+        f"<td class='num read'>{n(r)}</td><td class='num loaded'>{n(lo)}</td><td class='num quarantined'>{n(q)}</td>"
+        f"<td class='num'>{n(d)}</td></tr>"
+        for f, c, r, lo, q, d in totals)
     file_rows = "".join(
         f"<tr data-feed='{escape(f)}' data-file='{escape(fn)}'><td>{escape(f)}</td><td>{escape(fn)}</td>"
-        f"<td class='num read'>{r}</td><td class='num loaded'>{lo}</td><td class='num quarantined'>"
-        + (f"<a href='quality/rejected?{urlencode({'feed': f, 'file': fn})}'>{q}</a>" if q else "0")
-        + f"</td><td class='num'>{d}</td><td class='muted'>{escape(run_id or '')}</td></tr>"
-        for f, fn, r, lo, q, d, run_id, _ in recon)
+        f"<td class='num read'>{n(r)}</td><td class='num loaded'>{n(lo)}</td><td class='num quarantined'>"
+        + (f"<a href='quality/rejected?{urlencode({'feed': f, 'file': fn})}'>{n(q)}</a>" if q else "0")
+        + f"</td><td class='num'>{n(d)}</td><td class='runid'>{run_link(f, run_id)}</td></tr>"
+        for f, fn, r, lo, q, d, run_id in recon)
     reason_rows = "".join(
-        f"<tr data-feed='{escape(f)}' data-rule='{escape(rule)}'><td>{escape(f)}</td><td>{escape(rule)}</td>"
-        f"<td class='num count'><a href='quality/rejected?{urlencode({'feed': f, 'rule': rule})}'>{n}</a></td></tr>"
-        for f, rule, n in reasons)
+        f"<tr data-feed='{escape(f)}' data-rule='{escape(rule)}'><td>{escape(f)}</td><td class='rule'>{rule_text(rule)}</td>"
+        f"<td class='num count'><a href='quality/rejected?{urlencode({'feed': f, 'rule': rule})}'>{n(c)}</a></td></tr>"
+        for f, rule, c in reasons)
+    params = {k: v for k, v in (("feed", feed), ("all", "1" if show_all else None)) if v}
+
+    def link(p: int, label: str) -> str:
+        return f"<a href='?{urlencode({**params, 'page': p})}'>{label}</a>"
+
+    toggle = (f"<a href='?{urlencode({k: v for k, v in params.items() if k != 'all'})}'>隐藏全零行 hide all-zero files</a>"
+              if show_all else f"<a href='?{urlencode({**params, 'all': '1'})}'>显示全部 show all ({n(hidden)} all-zero files hidden)</a>")
+    nav = " ".join(x for x in (link(page_no - 1, "‹ previous") if page_no > 1 else "",
+                               f"<span class='pageinfo'>page {page_no} of {pages} ({n(total)} files)</span>",
+                               link(page_no + 1, "next ›") if page_no < pages else "") if x)
+    shown_feed = (f" — {escape(feed)} <a href='quality'>(all feeds 全部)</a>" if feed else "")
     head = "<th>读入 Read</th><th>入库 Loaded</th><th>隔离 Quarantined</th><th>重复 Duplicates</th>"
     body = (
         "<h1>数据质量 Data quality</h1>"
         f"<h2>按数据源 Per feed</h2><table class='feeds'><thead><tr><th>Feed</th><th>Files</th>{head}</tr></thead>"
         f"<tbody>{feed_rows}</tbody></table>"
         "<h2>主要拒收原因 Top rejection reasons</h2>"
-        + (f"<table class='reasons'><thead><tr><th>Feed</th><th>Rule</th><th>Rows</th></tr></thead><tbody>{reason_rows}</tbody></table>"
+        + (f"<table class='reasons'><thead><tr><th>Feed</th><th>规则 Rule</th><th>Rows</th></tr></thead><tbody>{reason_rows}</tbody></table>"
            if reasons else "<p class='muted'>No row was quarantined.</p>")
         + f"<p><a href='quality/rejected'>Browse all rejected rows</a></p>"
-        f"<h2>按文件 Per file</h2><table class='files'><thead><tr><th>Feed</th><th>File</th>{head}<th>Run</th></tr></thead>"
+        f"<h2>按文件 Per file{shown_feed}</h2><p class='filter'>{toggle}</p><p class='nav'>{nav}</p>"
+        f"<table class='files'><thead><tr><th>Feed</th><th>File</th>{head}<th>Run</th></tr></thead>"
         f"<tbody>{file_rows}</tbody></table>" + warnings_section(conn))
     return page("Data quality", body)
 
@@ -131,10 +272,21 @@ def warnings_section(conn) -> str:
         return "<h2>警告 File warnings</h2><p class='muted'>No file warning.</p>"
     body = "".join(
         f"<tr data-feed='{escape(f)}' data-code='{escape(c)}'><td>{escape(f)}</td><td>{escape(fn)}</td>"
-        f"<td>{escape(c)}</td><td>{escape(d)}</td><td class='muted'>{escape(run_id or '')}</td></tr>"
+        f"<td class='rule'>{rule_text(c)}</td><td>{escape(d)}</td><td class='runid'>{run_link(f, run_id)}</td></tr>"
         for f, fn, c, d, run_id in rows)
     return ("<h2>警告 File warnings</h2><table class='warnings'><thead><tr><th>Feed</th><th>File</th><th>Warning</th>"
             f"<th>Detail</th><th>Run</th></tr></thead><tbody>{body}</tbody></table>")
+
+
+def record_table(record) -> str:
+    """A rejected row's stored record as a field/value table (personal fields already pseudonymised);
+    nested values (a JSON feed's lists and objects) as compact JSON text."""
+    if not isinstance(record, dict):
+        return f"<span class='json'>{escape(json.dumps(record, ensure_ascii=False))}</span>"
+    cells = "".join(
+        f"<tr><th>{escape(str(k))}</th><td>{escape(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))}</td></tr>"
+        for k, v in record.items())
+    return f"<table class='fields'>{cells}</table>"
 
 
 def rejected_page(conn, feed: str | None, file: str | None, rule: str | None, page_no: int) -> str:
@@ -151,16 +303,16 @@ def rejected_page(conn, feed: str | None, file: str | None, rule: str | None, pa
                             {clause} ORDER BY feed, file, row_number, id LIMIT %s OFFSET %s""",
                         [*params, PAGE_SIZE, (page_no - 1) * PAGE_SIZE]).fetchall()
     body_rows = "".join(
-        f"<tr><td>{escape(f)}</td><td>{escape(fn)}</td><td class='num'>{n}</td><td>{escape(r)}</td>"
-        f"<td class='json'>{escape(json.dumps(rec, ensure_ascii=False, sort_keys=True))}</td>"
-        f"<td class='muted'>{escape(run or '')}</td></tr>" for f, fn, n, r, rec, run, _ in rows)
+        f"<tr><td>{escape(f)}</td><td>{escape(fn)}</td><td class='num'>{n(line)}</td><td class='rule'>{rule_text(r)}</td>"
+        f"<td class='record'>{record_table(rec)}</td>"
+        f"<td class='runid'>{run_link(f, run, '../../')}</td></tr>" for f, fn, line, r, rec, run, _ in rows)
     filters = {k: v for k, v in (("feed", feed), ("file", file), ("rule", rule)) if v}
 
     def link(p: int, label: str) -> str:
         return f"<a href='rejected?{urlencode({**filters, 'page': p})}'>{label}</a>"
 
     nav = " ".join(x for x in (link(page_no - 1, "‹ previous") if page_no > 1 else "",
-                               f"<span class='pageinfo'>page {page_no} of {pages} ({total} rows)</span>",
+                               f"<span class='pageinfo'>page {page_no} of {pages} ({n(total)} rows)</span>",
                                link(page_no + 1, "next ›") if page_no < pages else "") if x)
     title = " / ".join(f"{k}={v}" for k, v in filters.items()) or "all feeds"
     return page("Rejected rows", (
