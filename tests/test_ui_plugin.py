@@ -160,8 +160,12 @@ def _ui_timezone(browser, server, *, picked: str | None = None) -> str | None:
         scripts: list[str] = []
         page.on("response", lambda r: scripts.append(r.url) if r.url.endswith("shanghai-time.js") else None)
         page.goto(server["base"] + "/", wait_until="networkidle")
-        page.wait_for_function("() => localStorage.getItem('timezone') !== null", timeout=15_000)
+        for _ in range(120):  # the UI loads plugin modules after its own bundle: slow on a loaded machine
+            if scripts:
+                break
+            page.wait_for_timeout(500)
         assert scripts, "the UI did not load the plugin's time-zone module"
+        page.wait_for_function("() => localStorage.getItem('timezone') !== null", timeout=60_000)
         return page.evaluate("() => JSON.parse(localStorage.getItem('timezone'))")
     finally:
         ctx.close()
