@@ -75,3 +75,22 @@ def by_code() -> dict[str, KPI]:
 def groups_for_feeds(feeds) -> list[Group]:
     feeds = set(feeds)
     return [g for g in GROUPS if feeds & set(g.feeds)]
+
+
+# KPI.unit → (Chinese label, English label) for whatever a reader sees: table headers, chart titles.
+MEASURE_LABELS = {
+    "yuan": ("元", "yuan"),
+    "kWh": ("千瓦时", "kWh"),
+    "m3": ("立方米", "m³"),
+    "persons": ("人", "persons"),
+    "count": ("笔", "count"),
+    "rate": ("%", "%"),
+    "score": ("分", "points"),
+    "stage": ("阶段", "stage"),
+}
+
+
+def measure_label(unit: str, lang: str = "zh") -> str:
+    """The reader's name of a KPI's unit of measure (the code itself when unknown)."""
+    zh, en = MEASURE_LABELS.get(unit, (unit, unit))
+    return zh if lang == "zh" else en
