@@ -344,3 +344,34 @@ def test_report_views_read_mart_objects_only(warehouse, sql):
                   WHERE vn.nspname = 'mart' AND v.relkind = 'v'""")
     assert {v for v, _, _ in deps} >= set(REPORT_VIEWS)
     assert {(s, t) for _, s, t in deps} == {("mart", "kpi_value"), ("mart", "unit")}
+
+
+def test_grant_reader_creates_a_finance_login_that_reads_the_mart_only(kpi_rows, pg_admin_url, tmp_path, capsys,
+                                                                         monkeypatch):
+    user = f"cl_fin_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CL_TEST_FINANCE_PASSWORD", "s3cret-Pw")
+    try:
+        assert cli(["warehouse", "grant-reader", user, "--password-env", "CL_TEST_FINANCE_PASSWORD",
+                    "--warehouse", kpi_rows]) == 0
+        out = capsys.readouterr().out
+        url = out.strip().rsplit(": ", 1)[-1]
+        assert url == _login_url(kpi_rows, user) and "s3cret" not in out  # the password is never printed
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT current_user").fetchone()[0] == user
+            (name,) = conn.execute("""SELECT "单位名称" FROM mart.report_monthly_centre_books
+                                      WHERE "月份" = '2001-07-01' AND "单位" = 'catering'""").fetchone()
+            assert name == "饮食服务中心"  # finance sees the unit's name through mart.unit
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT 1 FROM core.sub_centre LIMIT 1")
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            (has_password,) = conn.execute("SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = %s",
+                                           (user,)).fetchone()
+            assert has_password
+        assert cli(["warehouse", "grant-reader", user, "--warehouse", kpi_rows]) == 0  # again: reused, not an error
+        out = tmp_path / "finance.xlsx"
+        assert cli(["report", "--year", "2001", "--out", str(out), "--warehouse", url]) == 0
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP ROLE IF EXISTS "{user}"')
+    assert cli(["warehouse", "grant-reader", "Robert'); DROP", "--warehouse", kpi_rows]) == 2
+    assert "login name" in capsys.readouterr().err
