@@ -41,51 +41,74 @@ def period_label(year: int, month: int | None) -> str:
 
 
 def charts_html(conn, year: int, month: int | None) -> str:
-    """The four chart cards for the period (shared by the file report and the UI page)."""
+    """The chart cards for the period (shared by the file report and the UI page); each title names its unit."""
     months = figures.months_of(year, month)
     labels = [f"{m.month}月" for m in months]
     names = figures.unit_names(conn)
     savings = figures.monthly_series(conn, figures.SAVINGS, "campus", months)
     bill = figures.utility_bill_vs_baseline(conn, months)
     savings_svg = charts.line_chart(
-        "节约经费 Savings by month (yuan)", labels,
-        [("学校节约人员经费 personnel", savings["personnel_cost_saved_yuan"]),
-         ("水电费节约合计 utilities", savings["utilities_saved_total_yuan"])],
+        "每月节约经费（元）", labels,
+        [("学校节约人员经费", savings["personnel_cost_saved_yuan"]),
+         ("水电费节约合计", savings["utilities_saved_total_yuan"])],
         fmt=charts.fmt_yuan, chart_id="chart-savings")
-    bill_svg = charts.line_chart(
-        "学校承担水电费 vs 基线 School utility bill vs baseline (yuan)", labels,
-        [("基线 baseline", bill.baseline), ("实际 actual", bill.actual)], fmt=charts.fmt_yuan, chart_id="chart-baseline")
+    # the saving itself (baseline − actual) as columns: two near-equal bill lines would hide it
+    saved = [None if b is None or a is None else b - a for b, a in zip(bill.baseline, bill.actual)]
+    bill_svg = charts.column_chart("学校承担水电费较基线节约（元）＝ 基线 − 实际", labels, saved,
+                                   fmt=charts.fmt_yuan, chart_id="chart-baseline")
     sat = figures.rate_by_unit(conn, "satisfaction_rate", year, month)
     rep = figures.rate_by_unit(conn, "repair_on_time_rate", year, month)
-    sat_svg = charts.bar_chart("满意率 Satisfaction by unit", [(names.get(u, u), v) for u, v in sat], chart_id="chart-satisfaction")
-    rep_svg = charts.bar_chart("维修及时率 Repair on-time rate by unit", [(names.get(u, u), v) for u, v in rep],
+    sat_svg = charts.bar_chart("各单位满意率（%）", [(names.get(u, u), v) for u, v in sat], chart_id="chart-satisfaction")
+    rep_svg = charts.bar_chart("各单位维修及时率（%）", [(names.get(u, u), v) for u, v in rep],
                                chart_id="chart-repair")
     capture = figures.capture_by_month(conn, months)
-    cap_svg = charts.line_chart("学生在校就餐率 Canteen capture rate", labels,
+    cap_svg = charts.line_chart("学生在校就餐率（%）", labels,
                                 [(names.get(u, u), vals) for u, vals in capture.items()],
                                 fmt=charts.fmt_rate, chart_id="chart-capture")
-    cards = [("节约经费 Savings vs baseline", savings_svg + bill_svg), ("满意率 Satisfaction", sat_svg),
+    cards = [("节约经费 Savings against the baseline", savings_svg + bill_svg), ("满意率 Satisfaction", sat_svg),
              ("维修及时率 Repairs on time", rep_svg), ("就餐率 Canteen capture", cap_svg)]
     return "<div class='charts'>" + "".join(
         f"<div class='card'><h3>{escape(t)}</h3>{svg}</div>" for t, svg in cards) + "</div>"
 
 
+# KPI group → the topic heading a reader sees (the KPI table is grouped by topic)
+TOPIC_HEADINGS = {
+    "staffing": "人员编制与人员经费节约", "utilities": "水电节约与回收", "books": "中心经营与社会资金",
+    "satisfaction": "满意度", "repairs": "服务标准（维修）", "canteen": "饮食服务",
+}
+
+
+def _kpi_groups() -> dict[str, str]:
+    from ..kpis.catalog import GROUPS
+
+    return {k.code: g.name for g in GROUPS for k in g.kpis}
+
+
 def kpi_table_html(conn, year: int, month: int | None) -> str:
+    """The period's KPIs by topic: Chinese names, units of measure and values; codes stay in attributes."""
+    from ..kpis.catalog import by_code, measure_label
+
     rows = figures.period_kpis(conn, year, month)
     if not rows:
         return "<p class='muted'>No KPI rows for this period.</p>"
     defs = figures.definitions(conn)
     names = figures.unit_names(conn)
-    body = []
+    groups, catalog = _kpi_groups(), by_code()
+    by_topic: dict[str, list[str]] = {}
     for code, unit_code, value, unit, baseline in rows:
         d = defs.get(code, {})
-        body.append(f"<tr data-kpi='{escape(code)}' data-unit='{escape(unit_code)}'><td>{escape(names.get(unit_code, unit_code))}</td>"
-                    f"<td>{escape(d.get('name_zh', code))}<br><span class='muted'>{escape(code)}</span></td>"
-                    f"<td class='num value'>{escape(fmt_value(value, unit))}</td>"
-                    f"<td class='num'>{escape(fmt_value(baseline, unit)) if baseline is not None else ''}</td>"
-                    f"<td>{escape(unit)}</td></tr>")
-    return ("<table class='kpis'><thead><tr><th>单位 Unit</th><th>指标 KPI</th><th>值 Value</th><th>基线 Baseline</th>"
-            "<th>单位 Unit of measure</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>")
+        by_topic.setdefault(groups.get(code, ""), []).append(
+            f"<tr data-kpi='{escape(code)}' data-unit='{escape(unit_code)}'><td>{escape(names.get(unit_code, unit_code))}</td>"
+            f"<td>{escape(d.get('name_zh') or getattr(catalog.get(code), 'name_zh', '（未定义指标）'))}</td>"
+            f"<td class='num value'>{escape(fmt_value(value, unit))}</td>"
+            f"<td class='num'>{escape(fmt_value(baseline, unit)) if baseline is not None else ''}</td>"
+            f"<td>{escape(measure_label(unit))}</td></tr>")
+    order = [*TOPIC_HEADINGS, *sorted(set(by_topic) - set(TOPIC_HEADINGS))]
+    return "".join(
+        f"<h3 class='topic'>{escape(TOPIC_HEADINGS.get(t) or '其他指标')}</h3>"
+        "<table class='kpis'><thead><tr><th>单位</th><th>指标</th><th>数值</th><th>基线</th>"
+        "<th>计量单位</th></tr></thead><tbody>" + "".join(by_topic[t]) + "</tbody></table>"
+        for t in order if t in by_topic)
 
 
 def render_html_report(conn_or_url, year: int, month: int | None) -> str:
