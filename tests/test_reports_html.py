@@ -129,3 +129,34 @@ def test_coinciding_series_stay_visible_and_their_labels_never_overlap():
     assert charts.spread_labels([50, 40, 45]) == [64, 40, 52]  # pushed apart in order, none moved up
     col = charts.column_chart("s（元）", ["1月", "2月"], [Decimal("-5"), Decimal("7")], chart_id="c")
     assert col.count("class='value-label'") == 1 and ">7.00</text>" in col  # only the latest column is labelled
+
+
+CHROMIUM = __import__("shutil").which("chromium") or __import__("shutil").which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (make browser installs it as root)")
+def test_rendered_report_labels_do_not_overlap(figures, tmp_path):
+    """The report as Chromium draws it: no two value labels (or a label and a chart title) overlap;
+    the page is kept as tests/artifacts/html_report.png."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    out = write_html_report(figures, 2001, None, tmp_path / "2001.html")
+    shot = Path(__file__).resolve().parent / "artifacts" / "html_report.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(out.as_uri(), wait_until="load")
+            for svg in page.locator("svg.chart").all():
+                boxes = [t.bounding_box() for t in svg.locator("text.value-label, text.chart-title").all()]
+                for i, a in enumerate(boxes):
+                    for b in boxes[i + 1:]:
+                        apart = (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                                 or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+                        assert apart, (svg.get_attribute("id"), a, b)
+            shot.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()

@@ -18,7 +18,7 @@ body { font-family: 'Noto Sans CJK SC', 'Microsoft YaHei', sans-serif; margin: 2
 h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ddd; }
 .charts { display: flex; flex-wrap: wrap; gap: 18px; }
 .card { border: 1px solid #e2e2e2; border-radius: 6px; padding: 10px 14px; background: #fff; }
-.card h3 { font-size: 14px; margin: 0 0 6px; }
+.card h3 { font-size: 14px; margin: 0 0 6px; } h3.topic { font-size: 15px; margin: 18px 0 6px; }
 table { border-collapse: collapse; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; } th { background: #f5f5f5; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
