@@ -87,6 +87,9 @@ def test_rate_and_money_formats():
     assert charts.fmt_rate(Decimal("0.666667")) == "66.7%"
     assert charts.fmt_rate(Decimal("0.0005")) == "0.1%"        # half-up, as the finance office rounds
     assert charts.fmt_yuan(Decimal("-1234.5")) == "-1,234.50"
+    from campus_logistics.reports.html import fmt_value
+
+    assert fmt_value(Decimal("1234.5"), "persons") == "1,235" and fmt_value(Decimal("12.49"), "persons") == "12"
     svg = charts.bar_chart("t", [("a", Decimal("0.5")), ("b", None)])
     assert "data-label='b'" not in svg                          # a missing rate is left out, never drawn as 0
 

@@ -40,6 +40,13 @@ def fmt_rate(v: Number) -> str:
         return f"{(Decimal(v) * 100).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
 
 
+def fmt_persons(v: Number) -> str:
+    """People are whole: an average headcount rounds half-up to a whole person."""
+    from decimal import ROUND_HALF_UP
+
+    return f"{Decimal(v).quantize(Decimal(1), rounding=ROUND_HALF_UP):,}"
+
+
 def fmt_number(v: Number) -> str:
     d = Decimal(v)
     return f"{d:,.0f}" if d == d.to_integral_value() else f"{d:,.2f}"

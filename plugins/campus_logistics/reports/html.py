@@ -33,6 +33,8 @@ def fmt_value(value, unit: str) -> str:
         return charts.fmt_yuan(value)
     if unit == "rate":
         return charts.fmt_rate(value)
+    if unit == "persons":  # an average headcount (e.g. diners a day) is read as whole people
+        return charts.fmt_persons(value)
     return charts.fmt_number(value)
 
 
