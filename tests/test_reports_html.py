@@ -87,9 +87,10 @@ def test_rate_and_money_formats():
     assert charts.fmt_rate(Decimal("0.666667")) == "66.7%"
     assert charts.fmt_rate(Decimal("0.0005")) == "0.1%"        # half-up, as the finance office rounds
     assert charts.fmt_yuan(Decimal("-1234.5")) == "-1,234.50"
-    from campus_logistics.reports.html import fmt_value
+    from campus_logistics.reports.html import fmt_report_value
 
-    assert fmt_value(Decimal("1234.5"), "persons") == "1,235" and fmt_value(Decimal("12.49"), "persons") == "12"
+    assert fmt_report_value(Decimal("1234.5"), "persons") == "1,235"  # whole people in the report, half-up
+    assert fmt_report_value(Decimal("12.49"), "persons") == "12" and fmt_report_value(None, "persons") == "—"
     svg = charts.bar_chart("t", [("a", Decimal("0.5")), ("b", None)])
     assert "data-label='b'" not in svg                          # a missing rate is left out, never drawn as 0
 

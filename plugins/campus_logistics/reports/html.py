@@ -33,9 +33,14 @@ def fmt_value(value, unit: str) -> str:
         return charts.fmt_yuan(value)
     if unit == "rate":
         return charts.fmt_rate(value)
-    if unit == "persons":  # an average headcount (e.g. diners a day) is read as whole people
-        return charts.fmt_persons(value)
     return charts.fmt_number(value)
+
+
+def fmt_report_value(value, unit: str) -> str:
+    """As ``fmt_value``, but an average headcount (e.g. diners a day) is read as whole people."""
+    if value is not None and unit == "persons":
+        return charts.fmt_persons(value)
+    return fmt_value(value, unit)
 
 
 def period_label(year: int, month: int | None) -> str:
@@ -102,8 +107,8 @@ def kpi_table_html(conn, year: int, month: int | None) -> str:
         by_topic.setdefault(groups.get(code, ""), []).append(
             f"<tr data-kpi='{escape(code)}' data-unit='{escape(unit_code)}'><td>{escape(names.get(unit_code, unit_code))}</td>"
             f"<td>{escape(d.get('name_zh') or getattr(catalog.get(code), 'name_zh', '（未定义指标）'))}</td>"
-            f"<td class='num value'>{escape(fmt_value(value, unit))}</td>"
-            f"<td class='num'>{escape(fmt_value(baseline, unit)) if baseline is not None else ''}</td>"
+            f"<td class='num value'>{escape(fmt_report_value(value, unit))}</td>"
+            f"<td class='num'>{escape(fmt_report_value(baseline, unit)) if baseline is not None else ''}</td>"
             f"<td>{escape(measure_label(unit))}</td></tr>")
     order = [*TOPIC_HEADINGS, *sorted(set(by_topic) - set(TOPIC_HEADINGS))]
     return "".join(
