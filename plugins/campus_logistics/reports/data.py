@@ -8,6 +8,10 @@ pipeline. Output formats (``excel.py``, …) render a :class:`Report`; they neve
   (labelled 全年) mapped onto the same columns by label, so the months and the year sit together
   and can be checked against each other (flows add up, stocks are December's, rates recomputed).
 
+Both open with a **headline** (:func:`_headline`): the savings total, personnel and utilities
+savings, campus satisfaction against its target, and the targets missed, each with its 同比.
+Units are shown by name (the views' 单位名称, from ``mart.unit``), never by code.
+
 Column kinds come from the views' SQL types (numeric scale 2 = yuan or quantity, scale 6 = rate,
 integer = count), so a new view column needs no change here.
 """

@@ -1,4 +1,7 @@
-"""The report as an ``.xlsx`` workbook (openpyxl): a cover sheet, a sheet per topic, KPI definitions.
+"""The report as an ``.xlsx`` workbook (openpyxl): the headline (要点), a cover sheet, a sheet per
+topic, KPI definitions. Every sheet prints as it is: landscape A4, one page wide (the headline and
+the cover one page in all), the header row repeated on every page, a footer with the report, the
+period and 第 x 页，共 y 页; the 全年 rows are bold.
 
 Money is stored as numbers (never text) formatted ``#,##0.00``; rates as fractions formatted as
 percentages; a negative amount is a negative number. Text that comes from data (unit codes, KPI
