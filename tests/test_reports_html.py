@@ -164,3 +164,14 @@ def test_rendered_report_labels_do_not_overlap(figures, tmp_path):
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
+
+
+def test_html_report_opens_with_the_headline(figures, tmp_path):
+    html = write_html_report(figures, 2001, 1, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert html.index("<h2>要点") < html.index("<h2>图表")  # the headline comes first
+    table = html.split("class='headline'", 1)[1].split("</table>")[0]
+    cells = [re.findall(r"<td[^>]*>([^<]*)</td>", tr) for tr in re.findall(r"<tr>.*?</tr>", table)]
+    rows = {r[0]: r[1:] for r in cells if r}
+    # January 2001: personnel 1,000.00 + utilities 300.00 = 1,300.00; no January 2000 to compare with
+    assert rows["节约合计（元）"][:3] == ["1,300.00", "", "—"]
+    assert rows["全校满意率"][0] == "—" and rows["未达标指标数"][0] == "0"  # no campus wave in January

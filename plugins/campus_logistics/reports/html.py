@@ -7,7 +7,6 @@ the chart section the Airflow UI page embeds as well.
 
 from __future__ import annotations
 
-from datetime import date
 from html import escape
 from pathlib import Path
 
@@ -118,17 +117,37 @@ def kpi_table_html(conn, year: int, month: int | None) -> str:
         for t in order if t in by_topic)
 
 
+def headline_html(conn, year: int, month: int | None) -> str:
+    """The workbook's 要点 as a table: the period's savings, satisfaction, targets missed, each with 同比."""
+    from .data import _headline
+
+    fmt = {"money": charts.fmt_yuan, "rate": charts.fmt_rate, "count": charts.fmt_number}
+    body = []
+    for item in _headline(conn.cursor(), year, month):
+        f = fmt[item.kind]
+        cls = "" if item.change is None else " up" if item.change > 0 else " down" if item.change < 0 else ""
+        body.append(f"<tr><td>{escape(item.label)}</td>"
+                    f"<td class='num value'>{escape('—' if item.value is None else f(item.value))}</td>"
+                    f"<td class='num{cls}'>{escape('' if item.change is None else f(item.change))}</td>"
+                    f"<td class='{cls.strip()}'>{escape(item.direction)}</td><td>{escape(item.note)}</td></tr>")
+    return ("<table class='headline'><thead><tr><th>指标</th><th>本期</th><th>同比增减</th><th>方向</th>"
+            "<th>说明</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>")
+
+
 def render_html_report(conn_or_url, year: int, month: int | None) -> str:
+    import pendulum
+
     with figures.connection(conn_or_url) as conn:
         label = period_label(year, month)
+        headline = headline_html(conn, year, month)
         chart_section = charts_html(conn, year, month)
         table = kpi_table_html(conn, year, month)
-    generated = date.today().isoformat()
+    generated = pendulum.now("Asia/Shanghai").to_date_string()
     return (f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>"
             f"<title>后勤改革指标 Reform KPIs — {escape(label)}</title><style>{CSS}</style></head><body>"
             f"<h1>后勤改革指标报告 Reform KPI report — {escape(label)}</h1>"
             f"<p class='muted'>From mart.kpi_value; generated {generated}. Rates are shares of 100 %, money in yuan.</p>"
-            f"<h2>图表 Charts</h2>{chart_section}<h2>指标 KPIs ({escape(label)})</h2>{table}</body></html>")
+            f"<h2>要点 Headline</h2>{headline}<h2>图表 Charts</h2>{chart_section}<h2>指标 KPIs ({escape(label)})</h2>{table}</body></html>")
 
 
 def write_html_report(conn_or_url, year: int, month: int | None, out_path) -> Path:
