@@ -146,7 +146,8 @@ def render_html_report(conn_or_url, year: int, month: int | None) -> str:
     return (f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>"
             f"<title>后勤改革指标 Reform KPIs — {escape(label)}</title><style>{CSS}</style></head><body>"
             f"<h1>后勤改革指标报告 Reform KPI report — {escape(label)}</h1>"
-            f"<p class='muted'>From mart.kpi_value; generated {generated}. Rates are shares of 100 %, money in yuan.</p>"
+            f"<p class='muted'>数据来源：数据仓库 mart.kpi_value；生成日期 {generated}（北京时间）；"
+            f"金额单位为元，比率以百分数显示，同比为与上年同期相比。</p>"
             f"<h2>要点 Headline</h2>{headline}<h2>图表 Charts</h2>{chart_section}<h2>指标 KPIs ({escape(label)})</h2>{table}</body></html>")
 
 
