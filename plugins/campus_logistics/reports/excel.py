@@ -107,6 +107,22 @@ def _table(ws, sheet: Sheet, font, fill) -> None:
         ws.column_dimensions[get_column_letter(j)].width = width
 
 
+def _text_width(text: str) -> int:
+    """Width in character cells: a CJK character takes two."""
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+
+
+def _fit_row_heights(ws, widths: dict[str, float], line_height: float = 15.0) -> None:
+    """Set each row tall enough for its wrapped text: spreadsheet programs do not grow a row
+    written without a height, so wrapped text would overlap the next row when printed."""
+    from math import ceil
+
+    for row in ws.iter_rows(min_row=2):
+        lines = max((ceil(_text_width(str(c.value)) / max(widths.get(c.column_letter, 10) - 1, 1))
+                     for c in row if c.value is not None), default=1)
+        ws.row_dimensions[row[0].row].height = line_height * max(lines, 1)
+
+
 def _headline_sheet(ws, report: Report, bold, fill) -> None:
     """Page 1: the period's savings, satisfaction against its target, targets missed, each with 同比."""
     from openpyxl.styles import Alignment, Font
@@ -150,15 +166,15 @@ def write(report: Report, path: Path | str) -> None:
     cover.append(["金额单位", "元（保留两位小数）；比率以百分数显示；同比为与上年同期相比，环比为与上月相比"])
     cover.append(["数据来源", "数据仓库 mart 层报表视图（mart.report_*）与指标定义（mart.kpi_definition）"])
     cover.append([])
-    cover.append(["工作表", "行数", "来源视图"])
+    cover.append(["工作表", "来源视图", "行数"])
     for cell in cover[cover.max_row]:
         cell.font, cell.fill = bold, fill
-    cover.append(["要点", len(report.headline), "mart.kpi_value、mart.target"])
+    cover.append(["要点", "mart.kpi_value、mart.target", len(report.headline)])
     for sheet in [*report.sheets, report.definitions]:
-        cover.append([sheet.title_zh, len(sheet.rows), sheet.source])
+        cover.append([sheet.title_zh, sheet.source, len(sheet.rows)])
     cover.column_dimensions["A"].width = 20
-    cover.column_dimensions["B"].width = 60
-    cover.column_dimensions["C"].width = 60
+    cover.column_dimensions["B"].width = 80
+    cover.column_dimensions["C"].width = 8
     for (cell,) in cover.iter_rows(min_col=2, max_col=2, max_row=5):
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     _print_setup(cover, report, one_page=True)
@@ -172,6 +188,7 @@ def write(report: Report, path: Path | str) -> None:
     for row in ws.iter_rows(min_row=2):
         for cell in row:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+    _fit_row_heights(ws, DEFINITION_WIDTHS)
     wb.properties.title = report.title
     wb.properties.creator = "campus-logistics"
     wb.save(path)
