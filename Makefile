@@ -44,6 +44,12 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; \
 	  else echo "chromium missing and not root: the browser tests will be skipped"; fi; \
 	fi
+	@if ! command -v soffice >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      libreoffice-calc-nogui poppler-utils fonts-wqy-zenhei >/dev/null; \
+	  else echo "LibreOffice or poppler-utils missing and not root: the workbook print test will be skipped"; fi; \
+	fi
 
 test: $(STAMP) browser
 	$(PY) -m pytest -q -m "not server_only" $(PYTEST_ARGS)

@@ -208,7 +208,7 @@ def test_kpi_dag_writes_the_reports_and_alerts_targets_and_a_failed_task_alerts(
     # January's campus books by hand: revenue 50,000.00 + 20,000.00; cost 30,000.00 + 12,000.50 + 2 × 15,000.00.
     ws = load_workbook(tmp_path / "reports" / "reform_report_2001.xlsx")["中心经营与社会资金"]
     header, *rows = [list(r) for r in ws.iter_rows(values_only=True)]
-    campus = {r[0] if isinstance(r[0], str) else r[0].date(): r for r in rows if r[1] == "campus"}
+    campus = {r[0] if isinstance(r[0], str) else r[0].date(): r for r in rows if r[1] == "全校"}  # units by name (mart.unit)
     for period in (date(2001, 1, 1), "全年"):
         row = campus[period]
         assert [Decimal(str(row[header.index(c)])) for c in ("中心收入（元）", "中心支出（元）", "中心积累资金（元）")] \

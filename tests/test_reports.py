@@ -77,6 +77,11 @@ def kpi_rows(warehouse):
 
     with psycopg.connect(warehouse) as conn:
         sync_definitions(conn.cursor())
+        # the unit dimension (mart.unit) follows core.sub_centre; a target the utilities centre missed in 2001
+        conn.cursor().executemany("INSERT INTO core.sub_centre VALUES (%s, %s, %s, 'big_entity', '2000-07-01')",
+                                  [("catering", "饮食服务中心", "Catering Service Centre"),
+                                   ("utilities", "水电中心", "Water and Power Centre")])
+        conn.execute("INSERT INTO core.target VALUES ('satisfaction_rate', 'utilities', 'min', 0.95)")
         conn.cursor().executemany(
             """INSERT INTO mart.kpi_value (kpi_code, unit_code, grain, period_start, value, unit, baseline)
                VALUES (%s, %s, %s, %s, %s, %s, %s)""", ROWS)
@@ -131,7 +136,7 @@ def test_monthly_views_add_up_with_year_on_year_and_month_on_month(kpi_rows, sql
 
     (wave,) = view(sql, "report_monthly_satisfaction", "\"月份\" = '2001-07-01'")
     assert wave == {"月份": "2001-07-01", "调查日期": "2001-07-10", "单位": "utilities", "满意率": D("0.920000"),
-                    "有效答卷数": 50, "满意率较上次调查增减": D("0.040000")}
+                    "有效答卷数": 50, "满意率较上次调查增减": D("0.040000"), "单位名称": "水电中心"}
     (sat,) = view(sql, "report_annual_satisfaction", "\"年度\" = 2001")
     assert sat["满意率同比增减"] == D("0.050000")
 
@@ -177,7 +182,7 @@ def test_excel_monthly_report_cell_by_cell(kpi_rows, sql, tmp_path, capsys):
     out = tmp_path / "monthly.xlsx"
     assert cli(["report", "--year", "2001", "--month", "7", "--out", str(out), "--warehouse", kpi_rows]) == 0
     wb = _open(out)
-    assert wb.sheetnames == ["说明", "改革节约", "人员编制", "水电节约与回收", "中心经营与社会资金", "满意度", "服务标准", "指标定义"]
+    assert wb.sheetnames == ["要点", "说明", "改革节约", "人员编制", "水电节约与回收", "中心经营与社会资金", "满意度", "服务标准", "指标定义"]
     assert wb["说明"]["A1"].value == "后勤社会化改革月度报告（2001年7月）"
 
     ws = wb["改革节约"]
@@ -189,7 +194,7 @@ def test_excel_monthly_report_cell_by_cell(kpi_rows, sql, tmp_path, capsys):
     assert [rows[0][0]] + [_num(v) for v in rows[0][1:]] == [expected[0]] + [D(v) for v in expected[1:]]
     for cell in ws[2][1:]:
         assert cell.data_type == "n" and cell.number_format == "#,##0.00"  # numbers, never text
-    assert ws["A2"].number_format == "yyyy-mm"
+    assert ws["A2"].number_format == 'yyyy"年"m"月"'  # shown as 2001年7月
     # The cells are mart.kpi_value's values.
     stored = dict(sql("""SELECT kpi_code, value FROM mart.kpi_value WHERE grain = 'month' AND unit_code = 'campus'
                          AND period_start = '2001-07-01'"""))
@@ -198,7 +203,7 @@ def test_excel_monthly_report_cell_by_cell(kpi_rows, sql, tmp_path, capsys):
 
     ws = wb["中心经营与社会资金"]
     header, *rows = _rows(ws)
-    assert [r[1] for r in rows] == ["campus", "catering"]  # campus first
+    assert [r[1] for r in rows] == ["全校", "饮食服务中心"]  # campus first; names, never codes (mart.unit)
     surplus = ws.cell(row=2, column=header.index("中心积累资金（元）") + 1)
     assert surplus.value == -3200 and surplus.data_type == "n" and surplus.number_format == "#,##0.00"
     share = ws.cell(row=2, column=header.index("社会资金占比") + 1)
@@ -209,8 +214,8 @@ def test_excel_monthly_report_cell_by_cell(kpi_rows, sql, tmp_path, capsys):
     assert header == ["指标代码", "中文名称", "英文名称", "计量单位", "粒度", "类型", "计算公式", "数据来源"]
     assert len(rows) == sql("SELECT count(*) FROM mart.kpi_definition")[0][0]
     by_code = {r[0]: r for r in rows}
-    assert by_code["centre_surplus_yuan"][:6] == ["centre_surplus_yuan", "中心积累资金", "Centre surplus", "yuan",
-                                                  "month, year", "flow"]
+    assert by_code["centre_surplus_yuan"][:6] == ["centre_surplus_yuan", "中心积累资金", "Centre surplus", "元",
+                                                  "月、年", "流量（按期合计）"]
 
 
 def test_excel_annual_report_lists_the_months_then_the_year(kpi_rows, tmp_path):
@@ -229,14 +234,14 @@ def test_excel_annual_report_lists_the_months_then_the_year(kpi_rows, tmp_path):
     header, *rows = _rows(wb["中心经营与社会资金"])
     s = header.index("中心积累资金（元）")
     assert [(r[0], r[1], _num(r[s])) for r in rows] == [
-        (datetime(2001, 6, 1), "campus", D("8500.00")), (datetime(2001, 7, 1), "campus", D("-3200.00")),
-        ("全年", "campus", D("5300.00")), (datetime(2001, 7, 1), "catering", D("1500.00"))]
+        (datetime(2001, 6, 1), "全校", D("8500.00")), (datetime(2001, 7, 1), "全校", D("-3200.00")),
+        ("全年", "全校", D("5300.00")), (datetime(2001, 7, 1), "饮食服务中心", D("1500.00"))]
 
     header, *rows = _rows(wb["满意度"])
     assert [(r[0], r[1], r[2], _num(r[3])) for r in rows] == [
-        (datetime(2001, 6, 1), datetime(2001, 6, 15), "utilities", D("0.88")),
-        (datetime(2001, 7, 1), datetime(2001, 7, 10), "utilities", D("0.92")),
-        ("全年", None, "utilities", D("0.9"))]
+        (datetime(2001, 6, 1), datetime(2001, 6, 15), "水电中心", D("0.88")),
+        (datetime(2001, 7, 1), datetime(2001, 7, 10), "水电中心", D("0.92")),
+        ("全年", None, "水电中心", D("0.9"))]
 
 
 def test_report_rejects_an_unknown_format(warehouse, tmp_path, capsys):
@@ -338,4 +343,35 @@ def test_report_views_read_mart_objects_only(warehouse, sql):
                   JOIN pg_namespace rn ON rn.oid = r.relnamespace
                   WHERE vn.nspname = 'mart' AND v.relkind = 'v'""")
     assert {v for v, _, _ in deps} >= set(REPORT_VIEWS)
-    assert {(s, t) for _, s, t in deps} == {("mart", "kpi_value")}
+    assert {(s, t) for _, s, t in deps} == {("mart", "kpi_value"), ("mart", "unit")}
+
+
+def test_grant_reader_creates_a_finance_login_that_reads_the_mart_only(kpi_rows, pg_admin_url, tmp_path, capsys,
+                                                                         monkeypatch):
+    user = f"cl_fin_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CL_TEST_FINANCE_PASSWORD", "s3cret-Pw")
+    try:
+        assert cli(["warehouse", "grant-reader", user, "--password-env", "CL_TEST_FINANCE_PASSWORD",
+                    "--warehouse", kpi_rows]) == 0
+        out = capsys.readouterr().out
+        url = out.strip().rsplit(": ", 1)[-1]
+        assert url == _login_url(kpi_rows, user) and "s3cret" not in out  # the password is never printed
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT current_user").fetchone()[0] == user
+            (name,) = conn.execute("""SELECT "单位名称" FROM mart.report_monthly_centre_books
+                                      WHERE "月份" = '2001-07-01' AND "单位" = 'catering'""").fetchone()
+            assert name == "饮食服务中心"  # finance sees the unit's name through mart.unit
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT 1 FROM core.sub_centre LIMIT 1")
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            (has_password,) = conn.execute("SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = %s",
+                                           (user,)).fetchone()
+            assert has_password
+        assert cli(["warehouse", "grant-reader", user, "--warehouse", kpi_rows]) == 0  # again: reused, not an error
+        out = tmp_path / "finance.xlsx"
+        assert cli(["report", "--year", "2001", "--out", str(out), "--warehouse", url]) == 0
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP ROLE IF EXISTS "{user}"')
+    assert cli(["warehouse", "grant-reader", "Robert'); DROP", "--warehouse", kpi_rows]) == 2
+    assert "login name" in capsys.readouterr().err

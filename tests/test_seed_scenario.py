@@ -152,13 +152,15 @@ def test_annual_report_cells_are_the_warehouse_values(seed_run, tmp_path):
                                "--warehouse", url], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
     found = {}
+    with __import__("psycopg").connect(url) as conn:  # the workbook names units (mart.unit), never codes
+        code_of = {name: code for code, name in conn.execute("SELECT code, name_zh FROM mart.unit").fetchall()}
     for ws in load_workbook(tmp_path / "2001.xlsx").worksheets:
         header, *rows = [list(r) for r in ws.iter_rows(values_only=True)]
         unit_col = header.index("单位") if "单位" in header else None
         for row in rows:
             if row[0] != "全年":
                 continue
-            unit = row[unit_col] if unit_col is not None else "campus"
+            unit = code_of[row[unit_col]] if unit_col is not None else "campus"
             for head, kpi, u in REPORT_CELLS:
                 if head in header and u == unit:
                     cell = ws.cell(row=rows.index(row) + 2, column=header.index(head) + 1)

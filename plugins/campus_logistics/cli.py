@@ -6,7 +6,8 @@ The Airflow DAGs are the product; the command line only drives them:
   whole range (one Airflow run per feed, its interval carried in the run's conf), then the KPI DAG
   once for exactly the days the loads changed. Exit 0 on success, 1 with a readable message.
 * ``generate --scenario seed --out DIR`` (or ``--scale N_STUDENTS --days D``) writes landing files.
-* ``warehouse start|stop|url|migrate`` manages the embedded warehouse.
+* ``warehouse start|stop|url|migrate`` manages the embedded warehouse; ``warehouse grant-reader NAME``
+  creates a finance login (a member of ``finance_reader``).
 * ``kpis --year Y`` prints the year's campus KPIs; ``seed-table`` prints them beside the case
   study's published figures.
 * ``report --year Y [--month M] --out FILE`` writes the annual (or monthly) finance report; the
@@ -191,6 +192,28 @@ def cmd_warehouse(args) -> int:
         from .migrations import migrate
 
         print(f"applied: {migrate(args.warehouse) or 'nothing (up to date)'}")
+    elif args.action == "grant-reader":
+        return _grant_reader(args)
+    return 0
+
+
+def _grant_reader(args) -> int:
+    """A finance login: a member of finance_reader; its password (if any) from an environment variable."""
+    from .warehouse import grant_reader
+
+    if not args.name:
+        print("error: warehouse grant-reader needs the login NAME", file=sys.stderr)
+        return 2
+    password = os.environ.get(args.password_env) if args.password_env else None
+    if args.password_env and not password:
+        print(f"error: the environment variable {args.password_env} is empty or not set", file=sys.stderr)
+        return 2
+    try:
+        url = grant_reader(args.name, _setup_warehouse(args.warehouse), password=password)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.name} can now read the mart (finance_reader): {url}")
     return 0
 
 
@@ -292,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     g.set_defaults(func=cmd_generate)
 
     w = sub.add_parser("warehouse", help="manage the embedded warehouse")
-    w.add_argument("action", choices=["start", "stop", "url", "migrate"])
+    w.add_argument("action", choices=["start", "stop", "url", "migrate", "grant-reader"])
+    w.add_argument("name", nargs="?", help="grant-reader: the login to create in finance_reader")
+    w.add_argument("--password-env", help="grant-reader: the environment variable holding the login's password")
     w.add_argument("--warehouse", help="postgresql:// URL (for migrate); default: the embedded warehouse")
     w.set_defaults(func=cmd_warehouse)
 

@@ -311,3 +311,40 @@ def connect(url: str | None = None, *, autocommit: bool = False) -> Iterator["ps
         raise
     finally:
         conn.close()
+
+
+READER_ROLE = "finance_reader"
+_LOGIN_NAME = r"[a-z_][a-z0-9_]{0,62}"
+
+
+def login_url(url: str, user: str) -> str:
+    """``url`` with ``user`` as its login (no password: it is never put in a URL we print)."""
+    from urllib.parse import urlunsplit
+
+    p = urlsplit(url)
+    host = p.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((p.scheme, f"{quote(user, safe='')}@{host}", p.path, p.query, p.fragment))
+
+
+def grant_reader(name: str, url: str | None = None, *, password: str | None = None) -> str:
+    """Create (or reuse) the login role ``name`` as a member of finance_reader; return its URL.
+
+    The role reads the mart only (finance_reader's rights). ``password`` sets its password, for a
+    server that asks for one; the embedded warehouse's local socket does not."""
+    import re
+
+    from psycopg import sql
+
+    if not re.fullmatch(_LOGIN_NAME, name):
+        raise ValueError(f"login name {name!r}: use lower-case letters, digits and _ (at most 63), not starting with a digit")
+    url = resolve_url(url)
+    role = sql.Identifier(name)
+    with connect(url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
+            conn.execute(sql.SQL("ALTER ROLE {} LOGIN").format(role))
+        else:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN INHERIT").format(role))
+        if password:
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, sql.Literal(password)))
+        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(READER_ROLE), role))
+    return login_url(url, name)

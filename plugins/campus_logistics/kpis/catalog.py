@@ -116,3 +116,22 @@ def topic(code: str) -> tuple[str, str]:
     """(中文, English) topic of a KPI; a KPI of an unknown group under its group's name."""
     group = by_code()[code].group if code in by_code() else "other"
     return TOPIC.get(group, (group, group))
+
+
+# KPI.unit → (Chinese label, English label) for whatever a reader sees: table headers, chart titles.
+MEASURE_LABELS = {
+    "yuan": ("元", "yuan"),
+    "kWh": ("千瓦时", "kWh"),
+    "m3": ("立方米", "m³"),
+    "persons": ("人", "persons"),
+    "count": ("笔", "count"),
+    "rate": ("%", "%"),
+    "score": ("分", "points"),
+    "stage": ("阶段", "stage"),
+}
+
+
+def measure_label(unit: str, lang: str = "zh") -> str:
+    """The reader's name of a KPI's unit of measure (the code itself when unknown)."""
+    zh, en = MEASURE_LABELS.get(unit, (unit, unit))
+    return zh if lang == "zh" else en

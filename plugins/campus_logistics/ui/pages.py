@@ -17,7 +17,6 @@ from ..kpis import catalog
 from ..report import period_label as report_period_label
 from ..reports.html import CSS, charts_html, fmt_value, period_label
 from .. import rules
-from .measures import measure_label
 
 PAGE_SIZE = 50
 PAGE_CSS = CSS + """
@@ -164,7 +163,7 @@ def reform_page(conn, year: int | None = None, month: int | None = None, unit: s
     filters = (
         _period_links(year, month, kpi_months(conn), {"unit": unit, "measure": measure})
         + _filter_links("单位 Unit", unit, [(None, "全部 all")] + [(u, names.get(u, u)) for u in units], params, "unit")
-        + _filter_links("计量单位 Measure", measure, [(None, "全部 all")] + [(m, measure_label(m)) for m in measures],
+        + _filter_links("计量单位 Measure", measure, [(None, "全部 all")] + [(m, catalog.measure_label(m)) for m in measures],
                         params, "measure"))
     chart_section = charts_html(conn, year, month) if year else ""
     report_link = (f"<a href='report.html?{urlencode({'year': year, 'month': month} if month else {'year': year})}'>"
