@@ -148,7 +148,7 @@ def reform_page(conn, year: int | None = None, month: int | None = None, unit: s
                 f"<td>{escape(names.get(it.unit_code, it.unit_code))}</td>"
                 f"<td class='period'>{escape(report_period_label(it.period_start, it.grain))}</td>"
                 f"<td class='num value'>{escape(fmt_value(it.value, it.unit))}</td>"
-                f"<td class='measure'>{escape(measure_label(it.unit))}</td>"
+                f"<td class='measure'>{escape(catalog.measure_label(it.unit))}</td>"
                 f"<td class='num trend'>{_change(it, catalog.direction(it.kpi_code))}</td><td>{sparkline(it.history)}</td>"
                 + (f"<td class='num baseline'>{escape(fmt_value(it.baseline, it.unit)) if it.baseline is not None else ''}</td>"
                    if with_baseline else "") + "</tr>")
