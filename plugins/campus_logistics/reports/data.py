@@ -224,14 +224,18 @@ def _missed_targets(cur, grain: str, start: date) -> list[str]:
 def _headline(cur, year: int, month: int | None) -> list[HeadlineItem]:
     """The figures a vice-president asks for first, each with its 同比 (campus)."""
     grain = "year" if month is None else "month"
-    start, before = (date(year, 1, 1), date(year - 1, 1, 1)) if month is None else \
-        (date(year, month, 1), date(year - 1, month, 1))
-    total, total_before = _savings_total(cur, grain, start), _savings_total(cur, grain, before)
-    personnel = [_period_value(cur, "personnel_cost_saved_yuan", grain, d)[0] for d in (start, before)]
-    utilities = [_period_value(cur, "utilities_saved_total_yuan", grain, d)[0] for d in (start, before)]
+    start = date(year, month or 1, 1)
+    before = date(year - 1, month or 1, 1) if year > date.min.year else None  # year 1 has no year before it
+
+    def value(kpi: str, d: date | None):
+        return None if d is None else _period_value(cur, kpi, grain, d)[0]
+
+    total, total_before = _savings_total(cur, grain, start), before and _savings_total(cur, grain, before)
+    personnel = [value("personnel_cost_saved_yuan", d) for d in (start, before)]
+    utilities = [value("utilities_saved_total_yuan", d) for d in (start, before)]
     _, bill_baseline = _period_value(cur, "utilities_conservation_saved_yuan", grain, start)
     satisfaction = _latest_satisfaction(cur, year, month)
-    satisfaction_before = _latest_satisfaction(cur, year - 1, month)
+    satisfaction_before = before and _latest_satisfaction(cur, year - 1, month)
     cur.execute("""SELECT value FROM mart.target WHERE kpi_code = 'satisfaction_rate' AND unit_code = 'campus'
                    AND bound = 'min'""")
     target = cur.fetchone()
