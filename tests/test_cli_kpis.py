@@ -21,11 +21,11 @@ from tests.fixtures import purchase, reversal, write_canteen, write_minimal_ref
 # month and year: revenue 23.00, transactions 3, average ticket 23.00 / 3 = 7.67,
 #   diners mean(2, 1) = 1.50, capture rate mean(1/8, 1/8) = 0.125 → 12.5%
 EXPECTED = [
-    ("canteen_avg_ticket_yuan", "客单价", "7.67", "yuan"),
-    ("canteen_capture_rate", "学生在校就餐率", "12.5%", "rate"),
-    ("canteen_diners", "就餐人数", "1.50", "persons"),
-    ("canteen_revenue_yuan", "营业额", "23.00", "yuan"),
-    ("canteen_transactions", "消费笔数", "3", "count"),
+    ("canteen_avg_ticket_yuan", "客单价", "7.67", "元"),
+    ("canteen_capture_rate", "学生在校就餐率", "12.5%", "%"),
+    ("canteen_diners", "就餐人数", "1.50", "人"),
+    ("canteen_revenue_yuan", "营业额", "23.00", "元"),
+    ("canteen_transactions", "消费笔数", "3", "笔"),
 ]
 
 
@@ -73,7 +73,7 @@ def _table(stdout: str, period: str) -> tuple[list[str], list[list[tuple[int, in
         assert line.split() == [code, name, period, value, unit], line
         spans.append(_cells(line, [code, name, period, value, unit]))
     header = next(line for line in lines if line.startswith("KPI"))
-    spans.append(_cells(header, ["KPI", "名称", "期间", "数值 value", "unit"]))
+    spans.append(_cells(header, ["KPI", "名称", "期间", "数值 value", "单位"]))
     return lines, spans
 
 

@@ -119,6 +119,7 @@ def kpi_table(rows, grain: str):
     from rich.table import Table
     from rich.text import Text
 
+    from .kpis.catalog import measure_label
     from .reports.html import fmt_value
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
@@ -126,10 +127,11 @@ def kpi_table(rows, grain: str):
     table.add_column("名称 name", no_wrap=True)
     table.add_column("期间 period", no_wrap=True)
     table.add_column("数值 value", justify="right", no_wrap=True)
-    table.add_column("unit", no_wrap=True)
+    table.add_column("单位 unit", no_wrap=True)
     for code, name, period, value, unit in rows:
         # text from the warehouse is printed as is, never read as rich markup
-        table.add_row(Text(code), Text(name or ""), period_label(period, grain), fmt_value(value, unit), Text(unit))
+        table.add_row(Text(code), Text(name or ""), period_label(period, grain), fmt_value(value, unit),
+                      Text(measure_label(unit)))
     return table
 
 
