@@ -3,18 +3,18 @@
 -- A table, not a view over core: a mart view runs with its owner's rights and would let
 -- finance_reader read core through it. It is refilled from core.sub_centre (the latest name of each
 -- unit) by a trigger whenever sub_centres.csv is reloaded; 'campus' (the whole school) is not a
--- sub-centre and is kept here as 全校.
+-- sub-centre and is kept here as 全校, nor is 'tenant' (outside tenants a meter is billed to, sources.md).
 CREATE TABLE mart.unit (
     code     text PRIMARY KEY,
     name_zh  text NOT NULL,
     name_en  text NOT NULL,
-    kind     text NOT NULL CHECK (kind IN ('campus', 'sub_centre', 'office'))
+    kind     text NOT NULL CHECK (kind IN ('campus', 'sub_centre', 'office', 'tenant'))
 );
 COMMENT ON TABLE mart.unit IS '单位 / Units: each unit code with its Chinese and English name (the latest in the reference data) and kind; campus = 全校, the whole school';
 COMMENT ON COLUMN mart.unit.code IS '单位代码 / unit code as in mart.kpi_value.unit_code';
 COMMENT ON COLUMN mart.unit.name_zh IS '中文名称 / Chinese name';
 COMMENT ON COLUMN mart.unit.name_en IS '英文名称 / English name';
-COMMENT ON COLUMN mart.unit.kind IS '类别 / kind: sub_centre, office or campus';
+COMMENT ON COLUMN mart.unit.kind IS '类别 / kind: sub_centre, office, campus or tenant';
 
 -- The targets (targets.csv) as the mart sees them, so a report's headline can say which targets
 -- were missed when finance_reader produces it; refilled by a trigger like mart.unit.
@@ -37,9 +37,10 @@ BEGIN
     INSERT INTO mart.unit (code, name_zh, name_en, kind)
     SELECT DISTINCT ON (unit_code) unit_code, name_zh, name_en,
            CASE WHEN unit_code = 'office' THEN 'office' ELSE 'sub_centre' END
-    FROM core.sub_centre WHERE unit_code <> 'campus'
+    FROM core.sub_centre WHERE unit_code NOT IN ('campus', 'tenant')
     ORDER BY unit_code, stage_since DESC;
-    INSERT INTO mart.unit VALUES ('campus', '全校', 'Whole campus', 'campus');
+    INSERT INTO mart.unit VALUES ('campus', '全校', 'Whole campus', 'campus'),
+                                 ('tenant', '校外承租户', 'Outside tenants', 'tenant');
     RETURN NULL;
 END $$;
 CREATE TRIGGER sub_centre_to_mart_unit AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON core.sub_centre
@@ -58,9 +59,10 @@ CREATE TRIGGER target_to_mart_target AFTER INSERT OR UPDATE OR DELETE OR TRUNCAT
 INSERT INTO mart.unit (code, name_zh, name_en, kind)
 SELECT DISTINCT ON (unit_code) unit_code, name_zh, name_en,
        CASE WHEN unit_code = 'office' THEN 'office' ELSE 'sub_centre' END
-FROM core.sub_centre WHERE unit_code <> 'campus'
+FROM core.sub_centre WHERE unit_code NOT IN ('campus', 'tenant')
 ORDER BY unit_code, stage_since DESC;
-INSERT INTO mart.unit VALUES ('campus', '全校', 'Whole campus', 'campus');
+INSERT INTO mart.unit VALUES ('campus', '全校', 'Whole campus', 'campus'),
+                             ('tenant', '校外承租户', 'Outside tenants', 'tenant');
 INSERT INTO mart.target SELECT kpi_code, unit_code, bound, value FROM core.target;
 
 -- The report views with a unit column gain 单位名称 (appended: CREATE OR REPLACE keeps the

@@ -42,12 +42,8 @@ def period_bounds(year: int, month: int | None) -> tuple[date, date]:
 
 
 def unit_names(conn) -> dict[str, str]:
-    """unit_code → Chinese name (the latest name), plus the campus."""
-    rows = conn.execute("""SELECT DISTINCT ON (unit_code) unit_code, name_zh FROM core.sub_centre
-                           ORDER BY unit_code, stage_since DESC""").fetchall()
-    names = {code: name for code, name in rows}
-    names.setdefault("campus", "全校")
-    return names
+    """unit_code → Chinese name, from the unit dimension (sub-centres' latest names, 全校, 校外承租户)."""
+    return dict(conn.execute("SELECT code, name_zh FROM mart.unit").fetchall())
 
 
 def definitions(conn) -> dict[str, dict]:
