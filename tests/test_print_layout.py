@@ -99,7 +99,8 @@ def test_headline_page_gives_savings_satisfaction_and_missed_targets_with_their_
 
 
 def test_unit_dimension_follows_the_sub_centres_and_finance_reader_sees_it(warehouse, sql):
-    assert sql("SELECT code, name_zh, kind FROM mart.unit") == [("campus", "全校", "campus")]
+    assert sql("SELECT code, name_zh, kind FROM mart.unit ORDER BY code") == [
+        ("campus", "全校", "campus"), ("tenant", "校外承租户", "tenant")]  # sources.md: a meter's payer may be 'tenant'
     with psycopg.connect(warehouse) as conn:
         conn.execute("""INSERT INTO core.sub_centre VALUES
                         ('apartments', '公寓中心', 'Apartments', 'small_entity', '2000-01-01'),
@@ -108,7 +109,8 @@ def test_unit_dimension_follows_the_sub_centres_and_finance_reader_sees_it(wareh
     assert sql("SELECT code, name_zh, name_en, kind FROM mart.unit ORDER BY code") == [
         ("apartments", "学生公寓管理中心", "Student Apartments Centre", "sub_centre"),  # the latest name
         ("campus", "全校", "Whole campus", "campus"),
-        ("office", "后勤管理处", "Logistics Management Office", "office")]
+        ("office", "后勤管理处", "Logistics Management Office", "office"),
+        ("tenant", "校外承租户", "Outside tenants", "tenant")]
     assert sql("SELECT has_table_privilege('finance_reader', 'mart.unit', 'SELECT'), "
                "has_table_privilege('finance_reader', 'mart.target', 'SELECT')") == [(True, True)]
 
