@@ -153,7 +153,7 @@ def test_a_constraint_only_the_warehouse_knows_is_still_a_named_refusal(landing,
     assert sql("SELECT outlet_code FROM core.outlet ORDER BY 1") == [("C1",), ("C2",), ("K1",)]
 
 
-def test_through_airflow_a_bad_meters_file_fails_the_meters_run_only(landing, warehouse, sql):
+def test_through_airflow_a_bad_meters_file_fails_the_meters_run_only(landing, warehouse, sql, tmp_path):
     """`run` (dag.test per feed DAG): ref/meters.csv with multiplier 0.5 fails the meters DAG naming
     file, line and column; the canteen DAG loads its day, quarantining a 1950 row and a full-width
     amount, and succeeds."""
@@ -168,9 +168,14 @@ def test_through_airflow_a_bad_meters_file_fails_the_meters_run_only(landing, wa
     write_canteen(landing, "2001-03-05", [purchase("A1", "6217000011112222", "2001-03-05 08:00:00"),
                                           purchase("A2", "6217000011113333", "1950-03-05 08:00:00"),
                                           purchase("A3", "6217000011114444", "2001-03-05 09:00:00", amount="１２.００")])
+    # the child gets an Airflow home (SQLite metadata DB) of its own, as a pytest-xdist worker does:
+    # SQLite shared with this process's open connections was seen corrupted after this run
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AIRFLOW") and k != "CAMPUS_LOGISTICS_TEST_AIRFLOW_HOME"}
+    env["AIRFLOW_HOME"] = str(tmp_path / "airflow")
     out = subprocess.run([sys.executable, "-m", "campus_logistics", "run", "--landing", str(landing), "--start",
                           "2001-03-05", "--end", "2001-03-05", "--warehouse", warehouse],
-                         capture_output=True, text=True, env=dict(os.environ), timeout=600)
+                         capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 1, out.stdout + out.stderr
     assert "canteen: success" in out.stdout
     assert "meters.csv" in out.stderr and "reference_constraint" in out.stderr and "column 'multiplier'" in out.stderr
