@@ -98,7 +98,7 @@ def _mask_in_airflow(key: str) -> None:
         from airflow.sdk.log import mask_secret
 
         mask_secret(key)
-    except Exception:  # an older or partial Airflow: the key is still never logged by this package
+    except ImportError:  # an Airflow without the SDK's masker: the key is still never logged by this package
         pass
 
 

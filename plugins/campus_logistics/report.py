@@ -105,11 +105,11 @@ def print_seed_table(*, warehouse: str | None = None) -> bool:
 
 def period_label(period: date, grain: str) -> str:
     """A period as the finance office writes it: 2001年, 2001年1月, 2001年1月5日 (a day or a wave)."""
+    from .reports.html import period_label as year_month_label  # the reports' own 2001年 / 2001年1月
+
     if grain == "year":
-        return f"{period.year}年"
-    if grain == "month":
-        return f"{period.year}年{period.month}月"
-    return f"{period.year}年{period.month}月{period.day}日"
+        return year_month_label(period.year, None)
+    return year_month_label(period.year, period.month) + ("" if grain == "month" else f"{period.day}日")
 
 
 def kpi_table(rows, grain: str):

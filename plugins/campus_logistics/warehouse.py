@@ -114,6 +114,8 @@ def stop_embedded(pgdata: Path | None = None, *, timeout: float | None = None) -
     """
     import signal
 
+    import psutil
+
     pgdata = Path(pgdata or default_pgdata()).expanduser().resolve()
     timeout = float(timeout or os.environ.get(ENV_STOP_TIMEOUT) or STOP_TIMEOUT_S)
     postmaster = _postmaster_process(pgdata)
@@ -125,7 +127,7 @@ def stop_embedded(pgdata: Path | None = None, *, timeout: float | None = None) -
     log.warning("pg_ctl did not stop the embedded warehouse in %s; sending SIGINT (fast shutdown)", pgdata)
     try:
         postmaster.send_signal(signal.SIGINT)
-    except Exception:  # psutil.NoSuchProcess: it went meanwhile
+    except psutil.NoSuchProcess:  # it went meanwhile
         pass
     if not _wait_gone(postmaster, timeout / 2):
         raise WarehouseStopFailed(f"the embedded warehouse in {pgdata} (postmaster pid {postmaster.pid}) is still "
