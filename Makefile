@@ -63,7 +63,7 @@ airflow: $(STAMP) generate
 	$(PY) -m campus_logistics airflow --landing $(LANDING) --port $(PORT)
 
 bench: $(STAMP)
-	$(PY) -m campus_logistics.bench --out bench $(BENCH_ARGS)
+	$(PY) -m campus_logistics_tools.bench --out bench $(BENCH_ARGS)
 
 warehouse-stop: $(STAMP)
 	$(PY) -m campus_logistics warehouse stop

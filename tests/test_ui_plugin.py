@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from campus_logistics import airflow_runtime as rt
+from campus_logistics_tools import airflow_runtime as rt
 
 pytestmark = pytest.mark.embedded_only
 

@@ -96,7 +96,7 @@ def cmd_run(args) -> int:
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from .airflow_runtime import DagRunFailed, ensure_metadata_db, prepare_airflow_env, run_dag
+    from campus_logistics_tools.airflow_runtime import DagRunFailed, ensure_metadata_db, prepare_airflow_env, run_dag
 
     prepare_airflow_env()
     ensure_metadata_db()
@@ -164,7 +164,7 @@ def _folder(feed: str) -> str:
 
 
 def cmd_generate(args) -> int:
-    from .generate import generate
+    from campus_logistics_tools.generate import generate
 
     summary = generate(scenario=args.scenario, out=Path(args.out), scale=args.scale, days=args.days,
                        start=args.start)
@@ -259,7 +259,7 @@ def _year(s: str) -> int:
 
 
 def cmd_airflow(args) -> int:
-    from .airflow_runtime import start_standalone
+    from campus_logistics_tools.airflow_runtime import start_standalone
 
     if args.landing:
         os.environ["CAMPUS_LOGISTICS_LANDING"] = str(Path(args.landing).resolve())
