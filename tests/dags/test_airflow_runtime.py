@@ -29,7 +29,7 @@ AIRFLOW_HOME = rt.prepare_test_session()  # before anything imports airflow
 
 DAG_FILE = textwrap.dedent(
     '''
-    """Tiny DAGs for tests/test_airflow_runtime.py."""
+    """Tiny DAGs for tests/dags/test_airflow_runtime.py."""
     import pendulum
     from airflow.sdk import Asset, dag, task
 
