@@ -289,8 +289,8 @@ def cmd_pseudonym(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print("re-keyed: " + ", ".join(f"{k} {v:,}" for k, v in stats.items()))
-    print(f"now set the new key where the loads read it (Airflow variable 'pseudonym_secret_key' or "
-          f"CAMPUS_LOGISTICS_PSEUDONYM_KEY); loads with the old key are refused from now on")
+    print("now set the new key where the loads read it (Airflow variable 'pseudonym_secret_key' or "
+          "CAMPUS_LOGISTICS_PSEUDONYM_KEY); loads with the old key are refused from now on")
     return 0
 
 

@@ -161,7 +161,7 @@ def test_annual_report_cells_are_the_warehouse_values(seed_run, tmp_path):
             if row[0] != "全年":
                 continue
             unit = code_of[row[unit_col]] if unit_col is not None else "campus"
-            for head, kpi, u in REPORT_CELLS:
+            for head, _kpi, u in REPORT_CELLS:
                 if head in header and u == unit:
                     cell = ws.cell(row=rows.index(row) + 2, column=header.index(head) + 1)
                     assert cell.data_type == "n", (ws.title, head, cell.value)  # a number, never text

@@ -3,7 +3,8 @@ show the figures of a small scenario loaded through the pipeline (worked out by 
 tests/fixtures_ui.py), and render in headless Chromium — the Data Docs with no network at all.
 
 Screenshots are rewritten on every run: tests/artifacts/reform_kpis.png, data_quality.png,
-rejected_rows.png, data_docs.png, data_docs_validation.png. One api-server for the module (~25 s with the scenario load); embedded pass only.
+rejected_rows.png, data_docs.png, data_docs_validation.png. One api-server for the module (~25 s with the scenario
+load); embedded pass only.
 """
 
 from __future__ import annotations

@@ -243,7 +243,7 @@ def test_ledger_figures(seed):
     surplus = []
     for m in range(1, 13):
         rows = [r for r in read_csv(landing / "ledger" / f"ledger_2001{m:02d}.csv") if r["unit_code"] in known]
-        amt = lambda et, src=None: sum((Decimal(r["amount_yuan"]) for r in rows if r["entry_type"] == et  # noqa: E731
+        amt = lambda et, src=None, rows=rows: sum((Decimal(r["amount_yuan"]) for r in rows if r["entry_type"] == et  # noqa: E731
                                         and (src is None or r["funding_source"] == src)), Decimal(0))
         social += amt("capital_in", "social")
         cum_social += amt("capital_in", "social")
