@@ -33,8 +33,12 @@ Row rules (the respondent's row is quarantined, its other answers are not used):
 The submission time is only checked to be near the wave date (``submitted_at_near_wave``: within
 ``CAMPUS_LOGISTICS_SURVEY_WINDOW_DAYS``, default 92, either side): a wave collects answers over
 several days around it, a year typo is not one of them. Fully empty rows are ignored (not
-respondents). Answers are stored long-format in ``core.survey_answer`` (one row per respondent and service column, answer NULL = not answered);
-re-delivering a wave's file replaces that wave.
+respondents). Answers are stored long-format in ``core.survey_answer`` (one row per respondent and
+service column, answer NULL = not answered); re-delivering a wave's file replaces that wave.
+
+Loading (``StagedFeed``): the workbook gate and streaming are ``readers.XlsxReader``'s, the header
+check against the units is this feed's. A respondent is staged as one row (its answers one jsonb
+object, so duplicates compare whole respondents) and made long on publish.
 """
 
 from __future__ import annotations
