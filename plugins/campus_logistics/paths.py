@@ -7,7 +7,7 @@ overrides it for images that put ``include/`` elsewhere.
 
 from __future__ import annotations
 
-from .settings import REPO_ROOT, current
+from .settings import REPO_ROOT, current  # noqa: F401 - REPO_ROOT: where the other modules find it
 
 SQL_DIR = current().sql_dir  # read once, at import: a deployment's layout does not change at run time
 MIGRATIONS_DIR = SQL_DIR / "migrations"

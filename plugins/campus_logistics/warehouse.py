@@ -18,10 +18,14 @@ import re
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from .errors import PermanentError, UsageError, WarehouseRefused, WarehouseUnavailable
 from .settings import current, sql_time_zone_option
+
+if TYPE_CHECKING:  # psycopg is imported where a connection is opened, never at import
+    import psycopg
 
 log = logging.getLogger(__name__)
 

@@ -101,8 +101,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import PermanentError
-from .settings import TIME_ZONE
+from campus_logistics.errors import PermanentError
+from campus_logistics.settings import TIME_ZONE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HOME = REPO_ROOT / "var" / "airflow"

