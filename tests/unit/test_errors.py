@@ -129,3 +129,23 @@ def test_an_unreachable_warehouse_is_retryable():
     assert f"127.0.0.1:{port}/campus" in str(unavailable.value)
     assert "pw-never-shown" not in str(unavailable.value)
     assert not is_permanent(unavailable.value)
+
+
+def test_a_mapped_task_is_wrapped_too():
+    """Backfill partitions are mapped tasks: each mapped instance fails for good on a PermanentError."""
+    from airflow.sdk import DAG, task
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from campus_logistics.dag_factory import _permanent_errors_fail_for_good
+
+    with DAG("mapped_probe", schedule=None) as dag:
+
+        @task
+        def part(month: str) -> None:
+            raise RunRejected("range_order", f"{month}: end before start")
+
+        part.expand(month=["2001-01", "2001-02"])
+    _permanent_errors_fail_for_good(dag)
+    instance = dag.get_task("part").unmap({"op_kwargs": {"month": "2001-02"}})
+    with pytest.raises(AirflowFailException, match="2001-02: end before start"):
+        instance.python_callable(month="2001-02")
