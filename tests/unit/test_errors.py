@@ -149,3 +149,16 @@ def test_a_mapped_task_is_wrapped_too():
     instance = dag.get_task("part").unmap({"op_kwargs": {"month": "2001-02"}})
     with pytest.raises(AirflowFailException, match="2001-02: end before start"):
         instance.python_callable(month="2001-02")
+
+
+def test_the_command_line_names_a_bad_setting_or_an_unreachable_warehouse(monkeypatch, capsys):
+    from campus_logistics.cli import main
+
+    port = _closed_port()
+    assert main(["kpis", "--year", "2001", "--warehouse", f"postgresql://someone@127.0.0.1:{port}/campus"]) == 2
+    assert f"error: the warehouse at 127.0.0.1:{port}/campus cannot be reached" in capsys.readouterr().err
+    monkeypatch.setenv("CAMPUS_LOGISTICS_WAREHOUSE_URL", f"postgresql://someone@127.0.0.1:{port}/campus")
+    monkeypatch.setenv("CAMPUS_LOGISTICS_MAX_RUN_DAYS", "a year")
+    assert main(["kpis", "--year", "2001"]) == 2  # the settings are read before the warehouse is looked for
+    assert "error: setting CAMPUS_LOGISTICS_MAX_RUN_DAYS must be a positive whole number, not 'a year'" \
+        in capsys.readouterr().err
