@@ -343,7 +343,8 @@ _cache: tuple[tuple, Settings] | None = None
 def current() -> Settings:
     """The settings of the environment as it is now (rebuilt when a ``CAMPUS_LOGISTICS_*`` changed)."""
     global _cache
-    key = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(PREFIX)))
+    environ = os.environ
+    key = tuple(sorted((k, environ[k]) for k in environ if k.startswith(PREFIX)))  # values of ours only
     cached = _cache
     if cached is not None and cached[0] == key:
         return cached[1]
