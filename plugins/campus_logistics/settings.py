@@ -323,9 +323,6 @@ class Settings:
         """The hour after its period's end a ``feed`` file is due (its own setting, else the common one)."""
         return self.feed_due_hours.get(feed.lower(), self.feed_due_hour)
 
-    def pendulum_tz(self):
-        return tz()
-
 
 def setting_fields():
     """The dataclass fields read from a variable, in declaration order."""

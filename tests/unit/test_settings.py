@@ -225,3 +225,9 @@ def test_the_time_zone_is_named_only_in_settings():
     assert offenders == []
     assert settings.sql_time_zone_option() == "-c TimeZone=Asia/Shanghai"
     assert settings.tz().name == "Asia/Shanghai"
+
+
+def test_the_report_formats_accepted_are_the_ones_reports_can_write():
+    from campus_logistics.reports import WRITERS
+
+    assert sorted(settings.REPORT_FORMATS) == sorted(WRITERS) == [".html", ".xlsx"]
