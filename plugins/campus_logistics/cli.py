@@ -355,4 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     ps.set_defaults(func=cmd_pseudonym)
 
     args = p.parse_args(argv)
-    return args.func(args)
+    from .errors import SettingInvalid, WarehouseRefused, WarehouseUnavailable
+
+    try:
+        return args.func(args)
+    except (SettingInvalid, WarehouseUnavailable, WarehouseRefused) as exc:  # the operator's to fix: no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

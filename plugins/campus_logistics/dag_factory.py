@@ -9,8 +9,8 @@ psycopg, or reads a connection or variable; tasks import the package's modules w
   checks that range and the ``landing`` param first: ``run_params``). ``load``
   publishes the asset ``campus_logistics://feeds/<feed>`` with the days it changed as the event's
   extra; ``check`` then fails the run if any file was rejected or missing (after the good files
-  were published, so their KPIs still refresh); when its only failures are files missing past
-  their due time it fails for good, without retries. Two runs of a feed may run at once.
+  were published, so their KPIs still refresh); it is retried only while a missing file may still
+  come (not yet due), otherwise it fails for good. Two runs of a feed may run at once.
   Daily feeds wait first in a ``late`` sensor: a scheduled run waits for the interval's files
   until their due hour and alerts the late ones (``alerts/late.py``).
 * the **KPI DAG**, scheduled on those assets: it recomputes exactly the days carried by the
@@ -18,24 +18,28 @@ psycopg, or reads a connection or variable; tasks import the package's modules w
   ``report`` writes the affected months' and years' finance reports and ``targets`` alerts KPIs
   outside ``ref/targets.csv``.
 * every task's ``on_failure_callback`` sends an alert (``alerts.on_task_failure``).
+* a task raising a ``PermanentError`` (errors.py: a rejected file, bad parameters or settings)
+  fails without retries (AirflowFailException); any other failure keeps the task's retries.
 """
 
 from __future__ import annotations
 
-import os
+import functools
 from datetime import timedelta
+
+from .settings import TIME_ZONE, current
 
 OWNER = "data-office"
 TAGS = {"feed", "kpi", "campus-logistics", "daily", "monthly", "wave", "reference"}
-# Retries: 2 after 5 minutes in production. A test of the distributed engine shortens them with
-# CAMPUS_LOGISTICS_TASK_RETRIES / CAMPUS_LOGISTICS_RETRY_DELAY_S (read at parse time: plain
-# environment, never a connection or variable).
+# Retries (for retryable failures): 2 after 5 minutes in production. A test of the distributed
+# engine shortens them with CAMPUS_LOGISTICS_TASK_RETRIES / CAMPUS_LOGISTICS_RETRY_DELAY_S (read
+# at parse time: plain environment, never a connection or variable).
 DEFAULT_ARGS = {
     "owner": OWNER,
-    "retries": int(os.environ.get("CAMPUS_LOGISTICS_TASK_RETRIES") or 2),
-    "retry_delay": timedelta(seconds=float(os.environ.get("CAMPUS_LOGISTICS_RETRY_DELAY_S") or 300)),
+    "retries": current().task_retries,
+    "retry_delay": timedelta(seconds=current().retry_delay_s),
 }
-TIMEZONE = "Asia/Shanghai"
+TIMEZONE = TIME_ZONE
 LATE_POKE_INTERVAL_S = 600
 LATE_TIMEOUT_S = 2 * 24 * 3600  # the due hour is at most 47 h after the interval's last day
 # Two runs of a feed at once: a manual backfill never queues behind a scheduled run waiting in
@@ -106,7 +110,9 @@ def _interval_from_context(context) -> tuple[str, str]:
         return str(start), str(end or start)
     lo, hi = context.get("data_interval_start"), context.get("data_interval_end")
     if lo is None or hi is None or lo == hi:
-        raise ValueError(
+        from campus_logistics.errors import UsageError
+
+        raise UsageError(
             "this run has no data interval and no 'start'/'end' params: trigger it with "
             '{"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"}'
         )
@@ -116,14 +122,14 @@ def _interval_from_context(context) -> tuple[str, str]:
 
 
 def _landing(context) -> str:
-    import os
-
     params = context.get("params") or {}
     conf = (getattr(context.get("dag_run"), "conf", None) or {})
-    landing = conf.get("landing") or params.get("landing") or os.environ.get("CAMPUS_LOGISTICS_LANDING")
+    landing = conf.get("landing") or params.get("landing") or current().landing
     if not landing:
-        raise ValueError("no landing directory: set CAMPUS_LOGISTICS_LANDING or pass 'landing' in the run's params")
-    return landing
+        from campus_logistics.errors import UsageError
+
+        raise UsageError("no landing directory: set CAMPUS_LOGISTICS_LANDING or pass 'landing' in the run's params")
+    return str(landing)
 
 
 def _checked_run_params(context, start: str, end: str, manual: bool) -> dict:
@@ -192,11 +198,9 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, description
         @task(task_id="check")
         def check(result: dict) -> dict:
             from campus_logistics.file_warnings import log_warnings
-            from campus_logistics.pipeline import raise_for_rejections
 
             log_warnings(result)  # warnings do not fail the run; they are named in its log
-            _fail_for_good_if_only_missing_past_due(result)
-            raise_for_rejections(result)
+            _raise_for_rejections(result)
             files = (result.get("totals") or {}).get("files", len(result["files"]))  # ``files`` is capped
             return {"files": files, "days": len(result["affected_days"])}
 
@@ -222,7 +226,7 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, description
         else:
             loaded = load(spec)
         check(loaded)
-    return dag
+    return _permanent_errors_fail_for_good(dag)
 
 
 def kpi_dag(feeds: list[str], *, doc_md: str, description: str | None = None, start_date=None):
@@ -322,25 +326,51 @@ def kpi_dag(feeds: list[str], *, doc_md: str, description: str | None = None, st
         summary = recompute(spec)
         report(spec, summary)
         targets(spec, summary)
-    return dag
+    return _permanent_errors_fail_for_good(dag)
 
 
-def _fail_for_good_if_only_missing_past_due(result: dict) -> None:
-    """Files missing past their due time do not appear by retrying: fail the task without retries
-    (AirflowFailException), so the run ends now instead of holding its slot for the retry delays.
-    Any other failure keeps its retries."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from campus_logistics.alerts.late import only_missing_past_due
-    from campus_logistics.errors import FeedRunFailed
+def _raise_for_rejections(result: dict) -> None:
+    """FeedRunFailed (permanent) for a run with rejected or missing files, unless a missing file
+    may still come before its due time: then FilesNotYetDue, and the check is retried."""
+    from campus_logistics.alerts.late import missing_not_yet_due
+    from campus_logistics.errors import FeedRunFailed, FilesNotYetDue
     from campus_logistics.pipeline import raise_for_rejections
 
-    if not only_missing_past_due(result):
-        return
     try:
         raise_for_rejections(result)
     except FeedRunFailed as exc:
-        raise AirflowFailException(f"{exc}\n(files missing past their due time: failed without retries)") from exc
+        pending = missing_not_yet_due(result)
+        if pending:
+            raise FilesNotYetDue(exc, pending) from exc
+        raise
+
+
+def _fails_for_good_when_permanent(fn):
+    """A task callable whose PermanentError becomes AirflowFailException: retrying cannot help, so
+    the run ends now instead of holding its slot for the retry delays."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        from campus_logistics.errors import PermanentError
+
+        try:
+            return fn(*args, **kwargs)
+        except PermanentError as exc:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}\n(retrying cannot help: failed without "
+                                       "retries)") from exc
+    return run
+
+
+def _permanent_errors_fail_for_good(dag):
+    """Wrap every task's callable (plain or mapped) with :func:`_fails_for_good_when_permanent`."""
+    for t in dag.tasks:
+        if getattr(t, "python_callable", None) is not None:
+            t.python_callable = _fails_for_good_when_permanent(t.python_callable)
+        elif "python_callable" in (getattr(t, "partial_kwargs", None) or {}):
+            t.partial_kwargs["python_callable"] = _fails_for_good_when_permanent(t.partial_kwargs["python_callable"])
+    return dag
 
 
 def _spec_days(spec: dict) -> list[str]:

@@ -1,6 +1,6 @@
 """Fault injection: named places in the load path where a test makes the process die or wait.
 
-Unset (production), every hook here does nothing but one environment look-up.
+Unset (production), every hook here does nothing but one look-up of the settings (settings.py).
 
 **Fault points** (the fault-injection tests, tests/integration/test_faults.py): ``CAMPUS_LOGISTICS_FAULT_POINT``
 is ``<point>[@<n>][:<action>]``:
@@ -27,7 +27,9 @@ import logging
 import os
 import signal
 import time
-from pathlib import Path
+
+from .errors import SettingInvalid
+from .settings import current
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +48,18 @@ POINTS = {
 _seen: dict[str, int] = {}
 
 
-def _spec() -> tuple[str, int, str] | None:
-    raw = os.environ.get(ENV)
-    if not raw:
-        return None
-    name, _, action = raw.partition(":")
-    name, _, nth = name.partition("@")
-    if name not in POINTS:
-        raise ValueError(f"{ENV}={raw!r}: unknown fault point {name!r}; known: {sorted(POINTS)}")
-    return name, int(nth or 1), action or "kill"
-
-
 def fault_point(name: str) -> None:
     """Die (or block) here if the environment names this point; otherwise do nothing."""
-    spec = _spec()
+    spec = current().fault_point  # (point, n, action), checked against POINTS by settings.py
     if spec is None or spec[0] != name:
         return
     _seen[name] = _seen.get(name, 0) + 1
     if _seen[name] != spec[1]:
         return
     if spec[2] == "block":
-        ready = Path(os.environ[READY_ENV])
+        ready = current().fault_ready
+        if ready is None:
+            raise SettingInvalid([(READY_ENV, None, "a file path when a fault point blocks")])
         ready.write_text(str(os.getpid()))
         deadline = time.monotonic() + 120
         while ready.exists() and time.monotonic() < deadline:
@@ -76,10 +69,10 @@ def fault_point(name: str) -> None:
 
 
 def pause_before_commit(feed: str, file: str) -> None:
-    spec = os.environ.get(ENV_PAUSE)
-    if not spec:
+    spec = current().fault_pause_before_commit
+    if spec is None:
         return
-    target, seconds, flag = spec.split(":", 2)
+    target, seconds, flag = spec
     if target != feed:
         return
     try:
@@ -87,4 +80,4 @@ def pause_before_commit(feed: str, file: str) -> None:
     except FileNotFoundError:
         return
     log.warning("fault injection: %s/%s holds its transaction open for %s s before committing", feed, file, seconds)
-    time.sleep(float(seconds))
+    time.sleep(seconds)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import MigrationRefused
 from .paths import MIGRATIONS_DIR
 from .warehouse import connect
 
@@ -63,7 +64,7 @@ def migrate(url: str | None = None) -> list[int]:
             for mig in discover():
                 if mig.version in done:
                     if done[mig.version] != mig.checksum:
-                        raise RuntimeError(
+                        raise MigrationRefused(
                             f"migration V{mig.version:03d} {mig.name} changed after it was applied; "
                             "add a new migration instead"
                         )

@@ -7,11 +7,9 @@ overrides it for images that put ``include/`` elsewhere.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from .settings import REPO_ROOT, current  # noqa: F401 - REPO_ROOT: where the other modules find it
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SQL_DIR = Path(os.environ.get("CAMPUS_LOGISTICS_SQL_DIR") or REPO_ROOT / "include" / "sql")
+SQL_DIR = current().sql_dir  # read once, at import: a deployment's layout does not change at run time
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 KPI_SQL_DIR = SQL_DIR / "kpi"
 

@@ -21,10 +21,11 @@ from .loading import record_validation
 from .migrations import migrate
 from .pseudonym import pseudonymiser, verify_key
 from .reference import concerns, load_reference
+from .settings import TIME_ZONE
 from .warehouse import connect, resolve_url
 
 log = logging.getLogger(__name__)
-TZ = "Asia/Shanghai"
+TZ = TIME_ZONE
 
 
 @dataclass

@@ -103,7 +103,9 @@ def _mask_in_airflow(key: str) -> None:
 
 
 def load_key(*, allow_embedded_fallback: bool) -> bytes:
-    key = os.environ.get(ENV_KEY) or _from_airflow()
+    from .settings import current
+
+    key = current().pseudonym_key or _from_airflow()
     if key:
         _mask_in_airflow(key)
         return check_strength(key)

@@ -16,7 +16,6 @@ may make a run unbounded or read outside the landing zone:
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date
 from pathlib import Path
@@ -24,15 +23,13 @@ from pathlib import Path
 import pendulum
 
 from .errors import RunRejected
+from .settings import REPO_ROOT, TIME_ZONE, current
 
-TZ = "Asia/Shanghai"
+TZ = TIME_ZONE
 ENV_MAX_DAYS = "CAMPUS_LOGISTICS_MAX_RUN_DAYS"
-DEFAULT_MAX_DAYS = 366
 ENV_CALENDAR_START = "CAMPUS_LOGISTICS_CALENDAR_START"
-DEFAULT_CALENDAR_START = date(2000, 1, 1)  # the year before the reform's baseline ends
 ENV_LANDING_ROOTS = "CAMPUS_LOGISTICS_LANDING_ROOTS"
 ENV_LANDING = "CAMPUS_LOGISTICS_LANDING"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)  # no full-width digits, no week dates, no times
 
 
@@ -48,12 +45,11 @@ def parse_day(value, name: str) -> date:
 
 
 def max_run_days() -> int:
-    return int(os.environ.get(ENV_MAX_DAYS) or DEFAULT_MAX_DAYS)
+    return current().max_run_days
 
 
 def calendar_start() -> date:
-    raw = os.environ.get(ENV_CALENDAR_START)
-    return parse_day(raw, ENV_CALENDAR_START) if raw else DEFAULT_CALENDAR_START
+    return current().calendar_start
 
 
 def check_range(start, end, *, today: date | None = None) -> tuple[date, date]:
@@ -64,7 +60,7 @@ def check_range(start, end, *, today: date | None = None) -> tuple[date, date]:
     lo, hi = calendar_start(), today or pendulum.now(TZ).date()
     if first < lo or last > hi:
         raise RunRejected("range_calendar", f"{first}…{last} is outside the reference calendar {lo}…{hi} "
-                                            f"({ENV_CALENDAR_START} to today, Asia/Shanghai)")
+                                            f"({ENV_CALENDAR_START} to today, {TZ})")
     days, limit = (last - first).days + 1, max_run_days()
     if days > limit:
         raise RunRejected("range_max_days", f"{first}…{last} spans {days} days, more than {limit} "
@@ -88,11 +84,8 @@ def check_days(days, *, today: date | None = None) -> list[date]:
 
 def landing_roots() -> list[Path]:
     """The directories a run's landing may be in (each resolved: links followed once, here)."""
-    raw = os.environ.get(ENV_LANDING_ROOTS)
-    if raw:
-        roots = [p for p in raw.split(os.pathsep) if p.strip()]
-    else:
-        roots = [p for p in (os.environ.get(ENV_LANDING), str(REPO_ROOT / "var" / "landing")) if p]
+    s = current()
+    roots = s.landing_roots or [p for p in (s.landing, REPO_ROOT / "var" / "landing") if p]
     return [Path(p).expanduser().resolve() for p in roots]
 
 
@@ -108,8 +101,8 @@ def check_landing(path) -> Path:
 
 def is_default_landing(path) -> bool:
     """Whether ``path`` is the deployment's own landing directory (``CAMPUS_LOGISTICS_LANDING``)."""
-    default = os.environ.get(ENV_LANDING)
-    return bool(default) and Path(str(path)).expanduser().resolve() == Path(default).expanduser().resolve()
+    default = current().landing
+    return default is not None and Path(str(path)).expanduser().resolve() == default.resolve()
 
 
 def truthy(value) -> bool:

@@ -14,23 +14,28 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+
+from .errors import PermanentError, UsageError, WarehouseRefused, WarehouseUnavailable
+from .settings import current, sql_time_zone_option
+
+if TYPE_CHECKING:  # psycopg is imported where a connection is opened, never at import
+    import psycopg
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_URL = "CAMPUS_LOGISTICS_WAREHOUSE_URL"
 ENV_PGDATA = "CAMPUS_LOGISTICS_PGDATA"
 CONN_ID = "warehouse"
 
 
 def default_pgdata() -> Path:
-    return Path(os.environ.get(ENV_PGDATA) or REPO_ROOT / "var" / "warehouse")
+    return current().pgdata
 
 
 def _pgserver():
@@ -98,10 +103,9 @@ def _postmaster_alive(info) -> bool:
 
 
 ENV_STOP_TIMEOUT = "CAMPUS_LOGISTICS_WAREHOUSE_STOP_TIMEOUT_S"
-STOP_TIMEOUT_S = 60.0
 
 
-class WarehouseStopFailed(RuntimeError):
+class WarehouseStopFailed(PermanentError, RuntimeError):
     """The embedded server's postmaster was still running when the stop timed out."""
 
 
@@ -117,7 +121,7 @@ def stop_embedded(pgdata: Path | None = None, *, timeout: float | None = None) -
     import psutil
 
     pgdata = Path(pgdata or default_pgdata()).expanduser().resolve()
-    timeout = float(timeout or os.environ.get(ENV_STOP_TIMEOUT) or STOP_TIMEOUT_S)
+    timeout = float(timeout or current().warehouse_stop_timeout_s)
     postmaster = _postmaster_process(pgdata)
     if postmaster is None:
         return False
@@ -200,7 +204,7 @@ def normalise_url(url: str) -> str:
     parts = urlsplit(url)
     scheme = "postgresql"
     if not parts.scheme.startswith(("postgres", "postgresql")):
-        raise ValueError(f"warehouse URL must be postgresql://…, got scheme {parts.scheme!r}")
+        raise UsageError(f"warehouse URL must be postgresql://…, got scheme {parts.scheme!r}")
     query = parse_qs(parts.query)
     netloc = parts.netloc
     if "@" in netloc:
@@ -292,27 +296,48 @@ def resolve_url(url: str | None = None) -> str:
     """The warehouse URL: explicit > env > Airflow connection ``warehouse`` > embedded server."""
     if url:
         return normalise_url(url)
-    if os.environ.get(ENV_URL):
-        return normalise_url(os.environ[ENV_URL])
+    configured = current().warehouse_url
+    if configured:
+        return normalise_url(configured)
     return _airflow_connection_url() or start_embedded()
 
 
-@contextmanager
-def connect(url: str | None = None, *, autocommit: bool = False) -> Iterator["psycopg.Connection"]:
-    """A psycopg connection in ``Asia/Shanghai``; commits on success, rolls back on error."""
+# A server that answered but refused this login or database for good (libpq gives a failed
+# connection no SQLSTATE, only the server's message; one in another language counts as unreachable,
+# which only costs the task's retries).
+_REFUSED = re.compile(r'FATAL:\s+(?:(?:database|role) ".*" does not exist|password authentication failed'
+                      r'|no pg_hba\.conf entry)')
+
+
+def connect(url: str | None = None, *, autocommit: bool = False, **kwargs) -> "psycopg.Connection":
+    """The one way to open a warehouse connection: psycopg 3, session in :data:`settings.TIME_ZONE`.
+
+    As a context manager (``with connect() as conn``) it commits on success, rolls back on error
+    and closes. A warehouse that cannot be reached raises WarehouseUnavailable (retryable); one
+    that answers but refuses the login or database raises WarehouseRefused (a configuration error).
+    """
     import psycopg
 
-    conn = psycopg.connect(resolve_url(url), autocommit=autocommit, options="-c TimeZone=Asia/Shanghai")
+    target = resolve_url(url)
     try:
-        yield conn
-        if not autocommit:
-            conn.commit()
-    except BaseException:
-        if not autocommit:
-            conn.rollback()
-        raise
-    finally:
-        conn.close()
+        return psycopg.connect(target, autocommit=autocommit, options=sql_time_zone_option(), **kwargs)
+    except psycopg.OperationalError as exc:
+        where = _where(target)
+        if _REFUSED.search(str(exc)):
+            raise WarehouseRefused(f"the warehouse at {where} refused the connection: {exc}") from exc
+        raise WarehouseUnavailable(f"the warehouse at {where} cannot be reached: {exc}") from exc
+
+
+def _where(url: str) -> str:
+    """host:port/database of a URL, never its password."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        d = conninfo_to_dict(url)
+    except Exception:  # noqa: BLE001 - an unparseable URL: psycopg's own error says why
+        return "(unparseable URL)"
+    host = d.get("host") or "localhost"
+    return f"{host}:{d.get('port') or 5432}/{d.get('dbname') or ''}"
 
 
 READER_ROLE = "finance_reader"
@@ -338,7 +363,7 @@ def grant_reader(name: str, url: str | None = None, *, password: str | None = No
     from psycopg import sql
 
     if not re.fullmatch(_LOGIN_NAME, name):
-        raise ValueError(f"login name {name!r}: use lower-case letters, digits and _ (at most 63), not starting with a digit")
+        raise UsageError(f"login name {name!r}: use lower-case letters, digits and _ (at most 63), not starting with a digit")
     url = resolve_url(url)
     role = sql.Identifier(name)
     with connect(url, autocommit=True) as conn:

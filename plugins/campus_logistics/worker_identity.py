@@ -9,12 +9,13 @@ The same name is sent with every task heartbeat, so it must not change while a w
 
 from __future__ import annotations
 
-import os
 import socket
+
+from .settings import current
 
 ENV_NAME = "CAMPUS_LOGISTICS_WORKER_NAME"
 
 
 def hostname() -> str:
     """``CAMPUS_LOGISTICS_WORKER_NAME`` if set, else the host's FQDN (Airflow's default)."""
-    return os.environ.get(ENV_NAME) or socket.getfqdn()
+    return current().worker_name or socket.getfqdn()

@@ -101,11 +101,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from campus_logistics.errors import PermanentError
+from campus_logistics.settings import TIME_ZONE
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HOME = REPO_ROOT / "var" / "airflow"
 DEFAULT_DAGS_FOLDER = REPO_ROOT / "dags"
 DEFAULT_PLUGINS_FOLDER = REPO_ROOT / "plugins"
-DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_TIMEZONE = TIME_ZONE
 DEFAULT_PORT = 8080
 
 MARKER_FILE = ".campus_logistics_db_version"
@@ -356,7 +359,7 @@ def ensure_metadata_db(*, force: bool = False, timeout: float = 600) -> bool:
 # --------------------------------------------------------------------------------------------
 # DAG loading
 # --------------------------------------------------------------------------------------------
-class DagNotFound(LookupError):
+class DagNotFound(PermanentError, LookupError):
     """The DAG id is in no configured bundle (or its file failed to import)."""
 
 
@@ -455,7 +458,7 @@ class RunResult:
         return dataclasses.asdict(self)
 
 
-class DagRunFailed(RuntimeError):
+class DagRunFailed(PermanentError, RuntimeError):
     """A DAG run ended in a state other than ``success``.  ``.result`` holds the RunResult."""
 
     def __init__(self, result: RunResult):

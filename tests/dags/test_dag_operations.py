@@ -39,7 +39,7 @@ def test_only_files_missing_past_due_are_final(monkeypatch):
     assert not only_missing_past_due(_missing("canteen", "canteen_20010306.csv"), now=before)  # may still come
     both = _missing("canteen", "canteen_20010306.csv")
     both["rejected"].append({"file": "canteen_20010305.csv", "rule": "encoding"})
-    assert not only_missing_past_due(both, now=after)  # a rejected file: the usual failure, with retries
+    assert not only_missing_past_due(both, now=after)  # a rejected file too: not only missing past due
     assert not only_missing_past_due({"feed": "canteen", "rejected": []}, now=after)
 
 

@@ -240,3 +240,17 @@ def test_warehouse_stop_fails_when_the_postmaster_keeps_running(tmp_path):
     out = subprocess.run([sys.executable, "-m", "campus_logistics", "warehouse", "stop"], env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("not running"), out.stderr
+
+
+def test_connect_is_in_shanghai_time_and_a_refused_database_is_permanent(pg_admin_url):
+    """warehouse.connect: sessions in Asia/Shanghai; a server that answers but has no such
+    database refuses for good (WarehouseRefused, a configuration error: retrying cannot help)."""
+    from campus_logistics.errors import WarehouseRefused, is_permanent
+    from campus_logistics.warehouse import connect
+    from tests.conftest import _with_db
+
+    with connect(pg_admin_url) as conn:
+        assert conn.execute("SHOW TimeZone").fetchone()[0] == "Asia/Shanghai"
+    with pytest.raises(WarehouseRefused, match="no_such_database_here") as refused:
+        connect(_with_db(pg_admin_url, "no_such_database_here"))
+    assert is_permanent(refused.value)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from ..errors import RetryableError
+
 log = logging.getLogger(__name__)
 
 SUBJECT_PREFIX = "[campus-logistics]"
@@ -41,7 +43,7 @@ class Delivery:
         return not self.failed
 
 
-class AlertDeliveryFailed(RuntimeError):
+class AlertDeliveryFailed(RetryableError, RuntimeError):
     """A configured channel could not deliver: the task fails so Airflow retries it."""
 
 

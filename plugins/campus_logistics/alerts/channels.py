@@ -19,19 +19,18 @@ import os
 import urllib.request
 from html import escape
 
+from ..settings import current
+
 log = logging.getLogger("campus_logistics.alerts")
 
 SMTP_CONN_ENV = "CAMPUS_LOGISTICS_ALERT_SMTP_CONN"
-DEFAULT_SMTP_CONN = "smtp_alerts"
 EMAIL_TO_ENV, EMAIL_TO_VAR = "CAMPUS_LOGISTICS_ALERT_EMAIL_TO", "alert_email_to"
 WEBHOOK_ENV, WEBHOOK_VAR = "CAMPUS_LOGISTICS_ALERT_WEBHOOK_URL", "alert_webhook_url"
 WEBHOOK_TIMEOUT_S = 10
 
 
-def _setting(env: str, variable: str) -> str | None:
-    """An environment setting, else the Airflow variable (inside tasks; absent elsewhere)."""
-    if os.environ.get(env):
-        return os.environ[env]
+def _variable(variable: str) -> str | None:
+    """The Airflow variable (inside tasks; absent elsewhere): where a setting left unset is looked up."""
     try:
         from airflow.sdk import Variable
 
@@ -91,11 +90,12 @@ class WebhookChannel:
 
 def configured_channels() -> list:
     channels: list = [LogChannel()]
-    conn_id = os.environ.get(SMTP_CONN_ENV) or DEFAULT_SMTP_CONN
-    to = _setting(EMAIL_TO_ENV, EMAIL_TO_VAR)
+    s = current()
+    conn_id = s.alert_smtp_conn
+    to = list(s.alert_email_to) or [a.strip() for a in (_variable(EMAIL_TO_VAR) or "").split(",") if a.strip()]
     if to and _has_connection(conn_id):
-        channels.append(EmailChannel(conn_id, [a.strip() for a in to.split(",") if a.strip()]))
-    url = _setting(WEBHOOK_ENV, WEBHOOK_VAR)
+        channels.append(EmailChannel(conn_id, to))
+    url = s.alert_webhook_url or _variable(WEBHOOK_VAR)
     if url:
         channels.append(WebhookChannel(url))
     return channels

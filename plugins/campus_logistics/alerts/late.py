@@ -11,26 +11,22 @@ failures are files missing past due fails for good, without retries (:func:`only
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime
 from pathlib import Path
 
+from ..settings import TIME_ZONE, current
 from . import SUBJECT_PREFIX, Alert, send
 from .targets import record
 
 KIND = "late_feed"
-TIMEZONE = "Asia/Shanghai"
+TIMEZONE = TIME_ZONE
 DUE_HOUR_ENV = "CAMPUS_LOGISTICS_FEED_DUE_HOUR"
-DEFAULT_DUE_HOUR = 6
 MISSING_RULE = "file_present"  # the rule a run records for an expected file not in the landing directory
 
 
 def due_hour(feed: str) -> int:
-    raw = os.environ.get(f"{DUE_HOUR_ENV}_{feed.upper()}") or os.environ.get(DUE_HOUR_ENV) or str(DEFAULT_DUE_HOUR)
-    hour = int(raw)
-    if not 0 <= hour <= 47:
-        raise ValueError(f"{DUE_HOUR_ENV}: expected an hour 0-47 after the day's end, got {raw!r}")
-    return hour
+    """Hours after its period's end a ``feed`` file is due (settings: 0-47)."""
+    return current().due_hour(feed)
 
 
 def due_at(day: date, hour: int) -> datetime:
@@ -120,3 +116,18 @@ def only_missing_past_due(result: dict, *, now: datetime | None = None) -> bool:
         if due is None or now < due:
             return False
     return True
+
+
+def missing_not_yet_due(result: dict, *, now: datetime | None = None) -> list[str]:
+    """The files a load found missing that may still come (not past their due time, or without a
+    fixed one): a run failing on them is retried, any other rejected file fails it for good."""
+    import pendulum
+
+    now = now or pendulum.now(TIMEZONE)
+    pending = []
+    for r in result.get("rejected") or []:
+        if r.get("rule") == MISSING_RULE:
+            due = period_due_at(result["feed"], r["file"])
+            if due is None or now < due:
+                pending.append(r["file"])
+    return pending

@@ -69,9 +69,9 @@ class LoadEnv:
     today: date
 
     def connect(self):
-        import psycopg
+        from ..warehouse import connect
 
-        return psycopg.connect(self.url, options="-c TimeZone=Asia/Shanghai")
+        return connect(self.url)
 
 
 def daterange(start: date, end: date) -> Iterator[date]:

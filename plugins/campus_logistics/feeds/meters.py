@@ -87,6 +87,7 @@ import pyarrow.csv as pacsv
 from .. import limits
 from ..errors import FileRejected
 from ..loading import FileOutcome, create_quarantine, publish_quality, quarantine_rows, record_validation
+from ..settings import TIME_ZONE
 from ..validation import ROW, Rule, validator
 from .base import CsvReader, CsvSpec, LandingFile, LoadContext, nullify
 from .staged import StagedFeed
@@ -95,7 +96,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ["meter_id", "read_at", "reading", "status"]
 STATUSES = ("ok", "estimated", "replaced")
-TZ = "Asia/Shanghai"
+TZ = TIME_ZONE
 READING_RE = r"^\+?(?:[0-9]{1,15}(?:\.[0-9]{0,9})?|\.[0-9]{1,9})$"
 _OFFSET_RE = r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
 _HAS_TIME_RE = r"^[0-9]{4}-?[0-9]{2}-?[0-9]{2}[Tt ][0-9]{2}"

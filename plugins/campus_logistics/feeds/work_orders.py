@@ -64,11 +64,12 @@ import pandas as pd
 from .. import limits
 from ..errors import FileRejected
 from ..loading import FileOutcome, collapse_duplicates, content_checksum, copy_frame
+from ..settings import TIME_ZONE
 from ..validation import ROW, Rule
 from .base import LandingFile, LoadContext
 from .staged import StagedFeed
 
-LOCAL_TZ = "Asia/Shanghai"
+LOCAL_TZ = TIME_ZONE
 FIELDS = ["order_id", "category", "unit_code", "building_code", "room", "created_at", "dispatched_at",
           "arrived_at", "completed_at", "status", "rating", "reopened", "updated_at"]
 STATUSES = ["open", "dispatched", "in_progress", "completed", "closed", "cancelled"]
@@ -517,11 +518,11 @@ class WorkOrdersFeed(StagedFeed):
 # the latest file day loaded, at least the file's own (the data horizon of a ticket still open)
 _HORIZON = "SELECT GREATEST(max(file_day), %(day)s::date) AS h FROM core.work_order_version"
 # each state's months: from its creation to its completion (cancelled: creation), or to the horizon
-_SPANS = """SELECT date_trunc('month', created_at AT TIME ZONE 'Asia/Shanghai')::date AS lo,
+_SPANS = f"""SELECT date_trunc('month', created_at AT TIME ZONE '{TIME_ZONE}')::date AS lo,
                    date_trunc('month', CASE
                        WHEN status IN ('completed', 'closed') AND completed_at IS NOT NULL
-                           THEN GREATEST(completed_at, created_at) AT TIME ZONE 'Asia/Shanghai'
-                       WHEN status = 'cancelled' THEN created_at AT TIME ZONE 'Asia/Shanghai'
+                           THEN GREATEST(completed_at, created_at) AT TIME ZONE '{TIME_ZONE}'
+                       WHEN status = 'cancelled' THEN created_at AT TIME ZONE '{TIME_ZONE}'
                        ELSE GREATEST((SELECT h FROM horizon)::timestamp,
-                                     created_at AT TIME ZONE 'Asia/Shanghai') END)::date AS hi
+                                     created_at AT TIME ZONE '{TIME_ZONE}') END)::date AS hi
             FROM states"""

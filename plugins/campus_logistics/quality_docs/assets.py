@@ -11,9 +11,9 @@ import re
 import shutil
 from pathlib import Path
 
-from ..paths import REPO_ROOT
+from ..settings import current
 
-VENDOR_DIR = Path(os.environ.get("CAMPUS_LOGISTICS_VENDOR_DIR") or REPO_ROOT / "include" / "vendor" / "data_docs")
+VENDOR_DIR = current().vendor_dir  # read once, at import, like paths.SQL_DIR
 
 # CDN URL (as GX 1.24's templates write it) -> file under VENDOR_DIR
 CDN_ASSETS = {

@@ -21,7 +21,6 @@ from __future__ import annotations
 import fcntl
 import html
 import logging
-import os
 import re
 import threading
 import time
@@ -29,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from ..paths import REPO_ROOT
+from ..settings import current
 from ..validation import FILES_SEP
 from . import assets
 
@@ -45,7 +44,7 @@ _docs_contexts: dict[str, object] = {}
 
 
 def docs_dir() -> Path:
-    return Path(os.environ.get("CAMPUS_LOGISTICS_DATA_DOCS_DIR") or REPO_ROOT / "var" / "data_docs")
+    return current().data_docs_dir
 
 
 def site_dir(root: Path | None = None) -> Path:
@@ -53,7 +52,7 @@ def site_dir(root: Path | None = None) -> Path:
 
 
 def enabled() -> bool:
-    return os.environ.get("CAMPUS_LOGISTICS_DATA_DOCS", "on").lower() not in ("off", "0", "false", "no")
+    return current().data_docs
 
 
 def _safe(name: str) -> str:
@@ -234,7 +233,7 @@ def publish(feed: str, run_id: str, pseudonymise: Callable[[str], str] | None = 
                                                      batch_name(feed, files, names, suite, i))
                 ctx.validation_results_store.set(new_key, result)
                 new_keys.append(new_key)
-            _prune(ctx, int(os.environ.get("CAMPUS_LOGISTICS_DATA_DOCS_KEEP", "500")))
+            _prune(ctx, current().data_docs_keep)
             ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=new_keys)
             assets.install_vendor(site)
             touched = {site / "validations" / k.expectation_suite_identifier.name / run_name for k in new_keys}

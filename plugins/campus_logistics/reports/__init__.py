@@ -32,21 +32,24 @@ REPORT_FORMATS_ENV = "CAMPUS_LOGISTICS_REPORT_FORMATS"
 
 
 def report_dir() -> Path:
-    from ..paths import REPO_ROOT
+    from ..settings import current
 
-    return Path(os.environ.get(REPORT_DIR_ENV) or REPO_ROOT / "var" / "reports")
+    return current().report_dir
 
 
 def report_formats() -> list[str]:
     """Suffixes the pipeline writes (``CAMPUS_LOGISTICS_REPORT_FORMATS``, default ``xlsx,html``)."""
-    raw = os.environ.get(REPORT_FORMATS_ENV) or "xlsx,html"
-    return ["." + s.strip().lstrip(".").lower() for s in raw.split(",") if s.strip()]
+    from ..settings import current
+
+    return list(current().report_formats)
 
 
 def writer_for(path: Path | str):
     suffix = Path(path).suffix.lower()
     if suffix not in WRITERS:
-        raise ValueError(f"unsupported report format {suffix or '(none)'!r} for {path}: "
+        from ..errors import UsageError
+
+        raise UsageError(f"unsupported report format {suffix or '(none)'!r} for {path}: "
                          f"use one of {', '.join(sorted(WRITERS))}")
     return WRITERS[suffix]
 

@@ -274,7 +274,9 @@ def load_report(year: int, month: int | None = None, *, url: str | None = None) 
     from ..warehouse import connect
 
     if month is not None and not 1 <= month <= 12:
-        raise ValueError(f"month must be 1–12, got {month}")
+        from ..errors import UsageError
+
+        raise UsageError(f"month must be 1–12, got {month}")
     with connect(url) as conn:
         cur = conn.cursor()
         if month is None:
@@ -285,5 +287,7 @@ def load_report(year: int, month: int | None = None, *, url: str | None = None) 
             title, period = f"后勤社会化改革月度报告（{year}年{month}月）", f"{year}年{month}月"
         definitions = _definitions(cur)
         headline = _headline(cur, year, month)
-    now = pendulum.now("Asia/Shanghai").replace(microsecond=0)
+    from ..settings import TIME_ZONE
+
+    now = pendulum.now(TIME_ZONE).replace(microsecond=0)
     return Report(year, month, title, period, now, sheets, definitions, headline)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
+from ..settings import TIME_ZONE
 from . import charts, figures
 
 CSS = """
@@ -142,7 +143,7 @@ def render_html_report(conn_or_url, year: int, month: int | None) -> str:
         headline = headline_html(conn, year, month)
         chart_section = charts_html(conn, year, month)
         table = kpi_table_html(conn, year, month)
-    generated = pendulum.now("Asia/Shanghai").to_date_string()
+    generated = pendulum.now(TIME_ZONE).to_date_string()
     return (f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>"
             f"<title>后勤改革指标 Reform KPIs — {escape(label)}</title><style>{CSS}</style></head><body>"
             f"<h1>后勤改革指标报告 Reform KPI report — {escape(label)}</h1>"

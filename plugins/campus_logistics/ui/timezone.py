@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 
+from ..settings import TIME_ZONE
+
 URL_PREFIX = "/reform-time"
 SCRIPT_NAME = "shanghai-time.js"
 BUNDLE_URL = f"{URL_PREFIX}/{SCRIPT_NAME}"
-UI_TIMEZONE = "Asia/Shanghai"
+UI_TIMEZONE = TIME_ZONE
 REACT_APP_NAME = "campus_logistics_ui_timezone"
 STORAGE_KEY = "timezone"  # the Airflow UI's own key (its TimezoneProvider's useLocalStorage)
 
