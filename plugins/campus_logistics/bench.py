@@ -355,6 +355,33 @@ def replicate_year(url: str, start: date) -> dict:
     return _counts(url)
 
 
+def kpi_section(args, dbs: Databases, work: Path) -> dict:
+    """``--kpi-days`` of the big university loaded through the feeds, their month recomputed; then
+    (``--kpi-year``) that month replicated into a year and the year recomputed."""
+    from .generate import generate
+    from .pipeline import run_feed
+    from .registry import FEEDS
+
+    print(f"KPI recompute over {args.kpi_days} days…", flush=True)
+    span = work / "big_span"
+    generate("scale", span, scale=args.students, days=args.kpi_days, start=BIG_START)
+    url = dbs.fresh()
+    end = BIG_START + timedelta(days=args.kpi_days - 1)
+    for feed in FEEDS:
+        run_feed(feed, span, BIG_START, end, run_id="bench", url=url, allow_missing=True)
+    shutil.rmtree(span, ignore_errors=True)
+    month = [d for d in (BIG_START + timedelta(i) for i in range(args.kpi_days)) if d.month == BIG_START.month]
+    kpi = {"loaded_days": args.kpi_days, "one_month": kpi_recompute(url, month, args.reps)}
+    if args.kpi_year:
+        print("KPI recompute over a year…", flush=True)
+        first = BIG_START.replace(day=1)
+        kpi["month_rows"] = _counts(url)
+        kpi["year_rows"] = replicate_year(url, first)
+        year = [first + timedelta(i) for i in range((first.replace(year=first.year + 1) - first).days)]
+        kpi["one_year"] = kpi_recompute(url, year, 1)
+    return kpi
+
+
 def _counts(url: str) -> dict:
     import psycopg
 
@@ -452,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kpi-year", type=int, default=1, help="1: also time a one-year recompute, the loaded month "
                    "replicated server-side into twelve (0: skip)")
     p.add_argument("--skip-seed", action="store_true", help="do not run the one-year seed scenario")
+    p.add_argument("--only", choices=("kpi",), help="run only this section (kpi: the KPI recompute)")
     p.add_argument("--warehouse", help="admin URL of a PostgreSQL server (default: a fresh embedded one)")
     args = p.parse_args(argv)
 
@@ -468,6 +496,11 @@ def main(argv: list[str] | None = None) -> int:
                      "warehouse_kind": "server" if args.warehouse else "embedded", "big_students": args.students}
     try:
         results["machine"] = machine_info(admin)
+        if args.only == "kpi":
+            results["kpi"] = kpi_section(args, dbs, work)
+            write_report(results, Path(args.out))
+            print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
+            return 0
         day = work / "big_day"
         generate("scale", day, scale=args.students, days=1, start=BIG_START)
         print("throughput…", flush=True)
@@ -491,27 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         results["big_day_s"] = cli_run(day, BIG_START, BIG_START, dbs.fresh())
         dbs.drop_all()
         if args.kpi_days:
-            print(f"KPI recompute over {args.kpi_days} days…", flush=True)
-            span = work / "big_span"
-            generate("scale", span, scale=args.students, days=args.kpi_days, start=BIG_START)
-            url = dbs.fresh()
-            from .pipeline import run_feed
-            from .registry import FEEDS
-
-            end = BIG_START + timedelta(days=args.kpi_days - 1)
-            for feed in FEEDS:
-                run_feed(feed, span, BIG_START, end, run_id="bench", url=url, allow_missing=True)
-            shutil.rmtree(span, ignore_errors=True)
-            month = [d for d in (BIG_START + timedelta(i) for i in range(args.kpi_days)) if d.month == BIG_START.month]
-            kpi = {"loaded_days": args.kpi_days, "one_month": kpi_recompute(url, month, args.reps)}
-            if args.kpi_year:
-                print("KPI recompute over a year…", flush=True)
-                first = BIG_START.replace(day=1)
-                kpi["month_rows"] = _counts(url)
-                kpi["year_rows"] = replicate_year(url, first)
-                year = [first + timedelta(i) for i in range((first.replace(year=first.year + 1) - first).days)]
-                kpi["one_year"] = kpi_recompute(url, year, 1)
-            results["kpi"] = kpi
+            results["kpi"] = kpi_section(args, dbs, work)
         write_report(results, Path(args.out))
         print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
     finally:
