@@ -379,6 +379,8 @@ def kpi_section(args, dbs: Databases, work: Path) -> dict:
         kpi["year_rows"] = replicate_year(url, first)
         year = [first + timedelta(i) for i in range((first.replace(year=first.year + 1) - first).days)]
         kpi["one_year"] = kpi_recompute(url, year, 1)
+        # what a day's load then costs: that day, its month and year (from the stored daily rows)
+        kpi["one_day_in_year"] = kpi_recompute(url, [year[len(year) // 2]], args.reps)
     return kpi
 
 
@@ -463,7 +465,7 @@ def write_report(results: dict, out: Path) -> None:
                      + ", ".join(f"{t} {n:,}" for t, n in k["year_rows"].items()) + ")" if k.get("year_rows") else "")
                   + ". Every KPI group, every grain of the periods (days, months, the year).", "",
                   "| periods | days | seconds (min / median / max) |", "|---|---|---|"]
-        for label in ("one_month", "one_year"):
+        for label in ("one_month", "one_year", "one_day_in_year"):
             v = k.get(label)
             if v:
                 lines.append(f"| {label.replace('_', ' ')} | {v['days']} | {v['min']:.2f} / {v['median']:.2f} / {v['max']:.2f} |")
