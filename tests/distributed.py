@@ -6,7 +6,7 @@ PostgreSQL server (a fresh metadata database and a fresh warehouse database) and
 number nobody else is using). Every process runs from the project's own venv with an environment
 built here from scratch: nothing leaks in from the test session or the developer's shell.
 
-Used by ``tests/test_distributed_celery.py``; see that module for what the test proves.
+Used by ``tests/dags/test_distributed_celery.py``; see that module for what the test proves.
 """
 
 from __future__ import annotations

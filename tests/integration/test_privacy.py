@@ -60,7 +60,7 @@ def _identifiers(landing: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory):
-    from campus_logistics.generate import generate
+    from campus_logistics_tools.generate import generate
 
     root = tmp_path_factory.mktemp("privacy") / "landing"
     generate(scenario="scale", out=root, scale=300, days=3, start=date.fromisoformat(START))

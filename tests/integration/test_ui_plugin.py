@@ -3,7 +3,8 @@ show the figures of a small scenario loaded through the pipeline (worked out by 
 tests/fixtures_ui.py), and render in headless Chromium — the Data Docs with no network at all.
 
 Screenshots are rewritten on every run: tests/artifacts/reform_kpis.png, data_quality.png,
-rejected_rows.png, data_docs.png, data_docs_validation.png. One api-server for the module (~25 s with the scenario load); embedded pass only.
+rejected_rows.png, data_docs.png, data_docs_validation.png. One api-server for the module (~25 s with the scenario
+load); embedded pass only.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from campus_logistics import airflow_runtime as rt
+from campus_logistics_tools import airflow_runtime as rt
 
 pytestmark = pytest.mark.embedded_only
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

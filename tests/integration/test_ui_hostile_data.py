@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_ui_plugin import _free_port, _get, _page, browser, server  # noqa: F401  (fixtures)
+from tests.integration.test_ui_plugin import _free_port, _get, _page, browser, server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.embedded_only
 

@@ -147,7 +147,7 @@ def test_rendered_report_labels_do_not_overlap(figures, tmp_path):
     from playwright.sync_api import sync_playwright
 
     out = write_html_report(figures, 2001, None, tmp_path / "2001.html")
-    shot = Path(__file__).resolve().parent / "artifacts" / "html_report.png"
+    shot = Path(__file__).resolve().parents[1] / "artifacts" / "html_report.png"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
         try:

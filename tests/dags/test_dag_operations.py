@@ -46,7 +46,7 @@ def test_only_files_missing_past_due_are_final(monkeypatch):
 def _run_keeping_retries(dag_id: str, conf: dict) -> dict[str, tuple[str, int]]:
     """One manual run through ``dag.test()`` with the DAG's own retries (their delay shortened so a
     retried task costs a second, not five minutes); (state, try_number) of every task."""
-    from campus_logistics import airflow_runtime as rt
+    from campus_logistics_tools import airflow_runtime as rt
 
     rt.prepare_airflow_env()
     rt.ensure_metadata_db()

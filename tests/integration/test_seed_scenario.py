@@ -161,7 +161,7 @@ def test_annual_report_cells_are_the_warehouse_values(seed_run, tmp_path):
             if row[0] != "全年":
                 continue
             unit = code_of[row[unit_col]] if unit_col is not None else "campus"
-            for head, kpi, u in REPORT_CELLS:
+            for head, _kpi, u in REPORT_CELLS:
                 if head in header and u == unit:
                     cell = ws.cell(row=rows.index(row) + 2, column=header.index(head) + 1)
                     assert cell.data_type == "n", (ws.title, head, cell.value)  # a number, never text
@@ -179,7 +179,7 @@ def test_annual_report_cells_are_the_warehouse_values(seed_run, tmp_path):
 def test_reform_kpis_page_shows_the_seed_year(seed_run, tmp_path):
     """The Airflow UI's Reform KPIs page (the plugin's renderer) on the seed year: the latest month's
     values per unit are mart.kpi_value's, and the page renders in headless Chromium (screenshot:
-    tests/artifacts/reform_kpis_seed.png). The plugin inside a real api-server: tests/test_ui_plugin.py."""
+    tests/artifacts/reform_kpis_seed.png). The plugin inside a real api-server: tests/integration/test_ui_plugin.py."""
     import re
     import shutil
     from html import unescape
@@ -214,7 +214,7 @@ def test_reform_kpis_page_shows_the_seed_year(seed_run, tmp_path):
         pytest.skip("Debian chromium is not installed (make browser installs it as root)")
     page = tmp_path / "reform.html"
     page.write_text(html, encoding="utf-8")
-    artifacts = Path(__file__).resolve().parent / "artifacts"
+    artifacts = Path(__file__).resolve().parents[1] / "artifacts"
     artifacts.mkdir(exist_ok=True)
     shot = artifacts / "reform_kpis_seed.png"
     shot.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ Public API
 ``start_standalone(port=8080, *, home=None, dags_folder=None) -> None``
     ``airflow standalone`` (UI + scheduler + dag-processor + triggerer) for ``make airflow``.
 
-Command line: ``python -m campus_logistics.airflow_runtime {standalone,migrate,run} ...``.
+Command line: ``python -m campus_logistics_tools.airflow_runtime {standalone,migrate,run} ...``.
 
 How task code reads run data in Airflow 3.3 (verified under ``dag.test`` and a real scheduler)
 -----------------------------------------------------------------------------------------------
@@ -774,7 +774,7 @@ def start_standalone(
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m campus_logistics.airflow_runtime")
+    parser = argparse.ArgumentParser(prog="python -m campus_logistics_tools.airflow_runtime")
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_sa = sub.add_parser("standalone", help="airflow standalone with the project settings")
     p_sa.add_argument("--port", type=int, default=int(os.environ.get("AIRFLOW_PORT", DEFAULT_PORT)))

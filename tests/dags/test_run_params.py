@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from campus_logistics.airflow_runtime import DagRunFailed, run_dag
+from campus_logistics_tools.airflow_runtime import DagRunFailed, run_dag
 from tests.fixtures import OUTLETS, purchase, write_canteen, write_csv, write_minimal_ref
 
 pytestmark = pytest.mark.embedded_only  # warehouse-independent checks and Airflow runs: one pass

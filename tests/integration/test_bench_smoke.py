@@ -14,7 +14,7 @@ import sys
 def test_bench_runs_at_a_tiny_size(tmp_path, pg_admin_url):
     out = tmp_path / "bench"
     proc = subprocess.run(
-        [sys.executable, "-m", "campus_logistics.bench", "--out", str(out), "--students", "400", "--reps", "1",
+        [sys.executable, "-m", "campus_logistics_tools.bench", "--out", str(out), "--students", "400", "--reps", "1",
          "--rss-sizes", "3000", "--kpi-days", "2", "--skip-seed", "--warehouse", pg_admin_url],
         capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

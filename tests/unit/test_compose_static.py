@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yaml"
 OVERRIDE = ROOT / "docker-compose.external-db.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from campus_logistics.generate import generate
+from campus_logistics_tools.generate import generate
 
 CANTEEN_HEADER = "流水号,卡号,身份,交易时间,商户名称,终端号,交易金额,交易类型,原流水号"
 BAD_KINDS = {
@@ -243,7 +243,7 @@ def test_ledger_figures(seed):
     surplus = []
     for m in range(1, 13):
         rows = [r for r in read_csv(landing / "ledger" / f"ledger_2001{m:02d}.csv") if r["unit_code"] in known]
-        amt = lambda et, src=None: sum((Decimal(r["amount_yuan"]) for r in rows if r["entry_type"] == et  # noqa: E731
+        amt = lambda et, src=None, rows=rows: sum((Decimal(r["amount_yuan"]) for r in rows if r["entry_type"] == et  # noqa: E731
                                         and (src is None or r["funding_source"] == src)), Decimal(0))
         social += amt("capital_in", "social")
         cum_social += amt("capital_in", "social")
@@ -448,7 +448,7 @@ def test_scale_mode_writes_proportional_volume(tmp_path):
 
 
 def test_scale_canteen_day_of_100k_rows_is_fast(tmp_path):
-    from campus_logistics.generate import common, scale, writers
+    from campus_logistics_tools.generate import common, scale, writers
 
     n = 40_000
     cards = common.CardBook.build(common.rng_for(1, 1, n, 0), n, n // 7, n // 100)

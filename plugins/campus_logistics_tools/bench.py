@@ -79,7 +79,7 @@ class Databases:
         p = urlsplit(self.admin_url)
         url = urlunsplit((p.scheme, p.netloc, f"/{name}", p.query, p.fragment))
         if migrate_it:
-            from .migrations import migrate
+            from campus_logistics.migrations import migrate
 
             migrate(url)
         return url
@@ -149,7 +149,7 @@ def naive(dbs: Databases, path: Path, encoding: str, reps: int, expectations) ->
 
 
 def ours(dbs: Databases, landing: Path, feed: str, day: date, reps: int) -> list[float]:
-    from .pipeline import run_feed
+    from campus_logistics.pipeline import run_feed
 
     out = []
     for i in range(reps):
@@ -204,7 +204,7 @@ def parse_times(reps: int) -> dict:
     probe = """
 import json, time
 t = time.perf_counter()
-from campus_logistics.airflow_runtime import prepare_airflow_env
+from campus_logistics_tools.airflow_runtime import prepare_airflow_env
 prepare_airflow_env()
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=%r)
@@ -294,8 +294,8 @@ def cli_run(landing: Path, start: date, end: date, url: str) -> float:
 
 
 def kpi_recompute(url: str, days: list[date], reps: int) -> dict:
-    from .kpis.compute import recompute
-    from .registry import FEEDS
+    from campus_logistics.kpis.compute import recompute
+    from campus_logistics.registry import FEEDS
 
     ts = []
     for _ in range(reps):
@@ -358,9 +358,9 @@ def replicate_year(url: str, start: date) -> dict:
 def kpi_section(args, dbs: Databases, work: Path) -> dict:
     """``--kpi-days`` of the big university loaded through the feeds, their month recomputed; then
     (``--kpi-year``) that month replicated into a year and the year recomputed."""
-    from .generate import generate
-    from .pipeline import run_feed
-    from .registry import FEEDS
+    from campus_logistics.pipeline import run_feed
+    from campus_logistics.registry import FEEDS
+    from campus_logistics_tools.generate import generate
 
     print(f"KPI recompute over {args.kpi_days} days…", flush=True)
     span = work / "big_span"
@@ -473,7 +473,7 @@ def write_report(results: dict, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m campus_logistics.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m campus_logistics_tools.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=str(REPO / "bench"))
     p.add_argument("--students", type=int, default=40_000, help="size of the big university")
     p.add_argument("--reps", type=int, default=3)
@@ -489,8 +489,8 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("CAMPUS_LOGISTICS_PSEUDONYM_KEY", "bench-" + os.urandom(16).hex())
     work = Path(tempfile.mkdtemp(prefix="cl-bench-"))
-    from .generate import generate
-    from .warehouse import start_embedded, stop_embedded
+    from campus_logistics_tools.generate import generate
+    from campus_logistics.warehouse import start_embedded, stop_embedded
 
     pgdata = work / "pgdata"
     admin = args.warehouse or start_embedded(pgdata)

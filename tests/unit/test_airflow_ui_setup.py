@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -88,7 +88,7 @@ def test_local_airflow_runs_in_shanghai_time():
     installation's zone is ``[core] default_timezone``; the UI's is set by the plugin (below)."""
     from airflow.configuration import conf
 
-    from campus_logistics import airflow_runtime as rt
+    from campus_logistics_tools import airflow_runtime as rt
 
     assert not conf.has_option("webserver", "default_ui_timezone") and not conf.has_option("api", "default_ui_timezone")
     assert rt.standalone_env(8091)["AIRFLOW__CORE__DEFAULT_TIMEZONE"] == "Asia/Shanghai"

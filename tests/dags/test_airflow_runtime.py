@@ -1,4 +1,4 @@
-"""Tests of campus_logistics.airflow_runtime: env, metadata DB, in-process dag.test runs, standalone.
+"""Tests of campus_logistics_tools.airflow_runtime: env, metadata DB, in-process dag.test runs, standalone.
 
 Airflow reads its configuration when ``airflow`` is first imported, so the test AIRFLOW_HOME must be
 prepared before that.  ``prepare_test_session()`` below is a no-op if ``tests/conftest.py`` already
@@ -19,17 +19,16 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from campus_logistics import airflow_runtime as rt
+from campus_logistics_tools import airflow_runtime as rt
 
 AIRFLOW_HOME = rt.prepare_test_session()  # before anything imports airflow
 
 DAG_FILE = textwrap.dedent(
     '''
-    """Tiny DAGs for tests/test_airflow_runtime.py."""
+    """Tiny DAGs for tests/dags/test_airflow_runtime.py."""
     import pendulum
     from airflow.sdk import Asset, dag, task
 
@@ -124,11 +123,11 @@ def test_dags(tmp_path_factory):
 # --------------------------------------------------------------------------------------------
 def test_prepare_env_defaults_and_user_values_kept(tmp_path):
     assert rt.DEFAULT_HOME == rt.REPO_ROOT / "var" / "airflow"
-    assert (rt.REPO_ROOT / "plugins" / "campus_logistics" / "airflow_runtime.py").exists()
+    assert (rt.REPO_ROOT / "plugins" / "campus_logistics_tools" / "airflow_runtime.py").exists()
     code = textwrap.dedent(
         """
         import json, sys
-        from campus_logistics import airflow_runtime as rt
+        from campus_logistics_tools import airflow_runtime as rt
         changed = rt.prepare_airflow_env()
         print(json.dumps({"changed": changed, "airflow_imported": "airflow" in sys.modules}))
         """
@@ -162,7 +161,7 @@ def test_ensure_metadata_db_concurrent_and_version_change(tmp_path, monkeypatch)
     """Two processes migrating one fresh home at once: one migrates, the other waits and skips."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CAMPUS_"))}
     env["AIRFLOW_HOME"] = str(tmp_path / "home")
-    cmd = [sys.executable, "-m", "campus_logistics.airflow_runtime", "migrate"]
+    cmd = [sys.executable, "-m", "campus_logistics_tools.airflow_runtime", "migrate"]
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=180) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
@@ -282,7 +281,7 @@ def test_standalone_serves_api_and_stops_whole_group(test_dags):
     env = dict(os.environ)
     env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(_free_port())
     env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] = str(_free_port())
-    cmd = [sys.executable, "-m", "campus_logistics.airflow_runtime", "standalone", "--port", str(port)]
+    cmd = [sys.executable, "-m", "campus_logistics_tools.airflow_runtime", "standalone", "--port", str(port)]
     wrapper = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     descendants: list[psutil.Process] = []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from campus_logistics import rules
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ROOT / "plugins" / "campus_logistics"
 # where a rule id is written in the sources: Rule("id", …), FileRejected(feed, file, "id", …),
 # self._reject("id", …) / self.reject("id", …) / reject("id", …), RunRejected("id", …),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -182,7 +182,8 @@ def test_excel_monthly_report_cell_by_cell(kpi_rows, sql, tmp_path, capsys):
     out = tmp_path / "monthly.xlsx"
     assert cli(["report", "--year", "2001", "--month", "7", "--out", str(out), "--warehouse", kpi_rows]) == 0
     wb = _open(out)
-    assert wb.sheetnames == ["要点", "说明", "改革节约", "人员编制", "水电节约与回收", "中心经营与社会资金", "满意度", "服务标准", "指标定义"]
+    assert wb.sheetnames == ["要点", "说明", "改革节约", "人员编制", "水电节约与回收", "中心经营与社会资金",
+                             "满意度", "服务标准", "指标定义"]
     assert wb["说明"]["A1"].value == "后勤社会化改革月度报告（2001年7月）"
 
     ws = wb["改革节约"]

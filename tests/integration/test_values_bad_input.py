@@ -22,7 +22,7 @@ from decimal import Decimal
 import pytest
 
 from campus_logistics.pipeline import run_feed
-from tests.fixtures import purchase, write_canteen, write_csv
+from tests.fixtures import purchase, write_canteen
 from tests.fixtures_meters import write_meter_ref, write_meters
 from tests.fixtures_monthly import (load, person, reconciliation, rejected, write_ledger, write_monthly_ref,
                                     write_staff)

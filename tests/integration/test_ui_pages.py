@@ -2,7 +2,7 @@
 pipeline (tests/fixtures_ui.py): the unit-of-measure column, rates' changes in percentage points,
 arrows coloured by each KPI's direction, topics, filters as plain links, counts with thousands
 separators, the file list's filter and pages, run ids linking to Airflow's run page, every rule
-explained, rejected rows as a table. Screenshots in Chromium are tests/test_ui_plugin.py's."""
+explained, rejected rows as a table. Screenshots in Chromium are tests/integration/test_ui_plugin.py's."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from tests.fixtures import CANTEEN_HEADER, canteen_path, purchase, write_canteen
 from tests.fixtures_meters import METER_HEADER, meters_path, write_meter_ref, write_meters
 from tests.fixtures_monthly import (LEDGER_HEADER, STAFF_HEADER, ledger_path, staff_path, write_ledger,
                                     write_monthly_ref, write_staff)
-from tests.fixtures_tickets import (SURVEY_HEAD, at, survey_path, t, ticket, work_orders_path, write_sla,
+from tests.fixtures_tickets import (SURVEY_HEAD, at, t, ticket, write_sla,
                                     write_survey, write_work_orders)
 
 D = date.fromisoformat

@@ -192,7 +192,7 @@ def test_the_key_variable_is_masked_by_the_airflow_api():
     import sys
 
     from campus_logistics import pseudonym
-    from campus_logistics.airflow_runtime import ensure_metadata_db
+    from campus_logistics_tools.airflow_runtime import ensure_metadata_db
 
     ensure_metadata_db()
     key = "e1d2c3b4a5968778695a4b3c2d1e0f9a"

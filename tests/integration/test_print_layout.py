@@ -4,7 +4,7 @@ The print setup is read back from the written file with openpyxl; when LibreOffi
 installed (``make browser``) the annual workbook is also printed to PDF, its pages counted and read,
 and page 1 (the headline) and the first 中心经营与社会资金 page are rendered to
 tests/artifacts/workbook_page1.png and workbook_books.png. Expected figures are worked out by hand
-from the rows of tests/test_reports.py (``kpi_rows``).
+from the rows of tests/integration/test_reports.py (``kpi_rows``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import psycopg
 import pytest
 
 from campus_logistics.cli import main as cli
-from tests.test_reports import kpi_rows  # noqa: F401  (the fixture)
+from tests.integration.test_reports import kpi_rows  # noqa: F401  (the fixture)
 
 D = Decimal
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 TOPIC_SHEETS = ["改革节约", "人员编制", "水电节约与回收", "中心经营与社会资金", "满意度", "服务标准", "指标定义"]
 UNIT_CODES = {"campus", "catering", "utilities", "apartments", "property", "office", "tenant"}
 

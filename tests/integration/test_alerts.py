@@ -185,7 +185,7 @@ def test_kpi_dag_writes_the_reports_and_alerts_targets_and_a_failed_task_alerts(
                                                                                monkeypatch, tmp_path):
     from openpyxl import load_workbook
 
-    from campus_logistics.airflow_runtime import DagRunFailed, run_dag
+    from campus_logistics_tools.airflow_runtime import DagRunFailed, run_dag
     from campus_logistics.pipeline import run_feed
     from tests.fixtures import write_csv
     from tests.fixtures_monthly import ledger_jan, write_ledger

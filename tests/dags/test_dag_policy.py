@@ -15,7 +15,7 @@ import pytest
 from campus_logistics.dag_factory import FEED_MAX_ACTIVE_RUNS, TAGS
 from campus_logistics.registry import FEEDS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
 
 

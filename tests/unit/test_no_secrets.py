@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -58,7 +57,7 @@ def find_secrets(path: str, text: str) -> list[str]:
         if not NOT_CONFIG.search(path) and not line.lstrip().startswith(("#", "//")):
             for m in SETTING.finditer(line):
                 value = m.group(2)
-                if not _is_placeholder(value) and not value.lower() in {"true", "false", "none", "null"} \
+                if not _is_placeholder(value) and value.lower() not in {"true", "false", "none", "null"} \
                         and not re.fullmatch(r"[A-Z0-9_]+", value):  # naming an env variable, not a value
                     found.append(f"{path}:{n}: secret-looking setting {m.group(1)}")
     return found
