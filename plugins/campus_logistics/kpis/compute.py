@@ -62,8 +62,8 @@ def _compute_group_grain(cur, group: Group, grain: str, periods: list[date], run
                 (codes, grain, periods))
     params = {"grain": "day" if grain == "wave" else grain, "periods": periods, "lo": min(periods),
               "hi": next_start(grain, max(periods))}
-    cur.execute(f"CREATE TEMP TABLE _kpi_rows (kpi_code text, unit_code text, period_start date, value numeric, "
-                f"baseline numeric) ON COMMIT DROP")
+    cur.execute("CREATE TEMP TABLE _kpi_rows (kpi_code text, unit_code text, period_start date, value numeric, "
+                "baseline numeric) ON COMMIT DROP")
     cur.execute(f"INSERT INTO _kpi_rows {kpi_sql(group.name)}", params)
     n = 0
     for k in kpis:
