@@ -259,41 +259,11 @@ def kpi_dag(feeds: list[str], *, doc_md: str, description: str | None = None, st
 
         @task(task_id="periods")
         def periods(**context) -> dict:
-            from datetime import date, timedelta
+            from campus_logistics.kpis.periods import run_days
 
-            days: set[str] = set()
-            by_feed: dict[str, set[str]] = {}
-            feeds_seen: set[str] = set()
             conf = (getattr(context.get("dag_run"), "conf", None) or {})
-            params = context.get("params") or {}
-            for key in ("days",):
-                days.update(conf.get(key) or params.get(key) or [])
-            if days:
-                from campus_logistics.run_params import check_days
-
-                check_days(days)  # a hand-made list: real days in the calendar, at most a run's span
-            feeds_seen.update(conf.get("feeds") or params.get("feeds") or [])
-            start, end = conf.get("start") or params.get("start"), conf.get("end") or params.get("end")
-            if start:
-                from campus_logistics.run_params import check_range
-
-                d, last = check_range(start, end or start)  # bounded, ordered, in the calendar
-                while d <= last:
-                    days.add(d.isoformat())
-                    d += timedelta(days=1)
-            for events in (context.get("triggering_asset_events") or {}).values():
-                for event in events:
-                    extra = event.extra or {}
-                    if extra.get("feed"):
-                        by_feed.setdefault(extra["feed"], set()).update(extra.get("days") or [])
-            for feed, feed_days in (conf.get("days_by_feed") or {}).items():
-                by_feed.setdefault(feed, set()).update(feed_days)
-            if by_feed and not days:
-                return {"days_by_feed": {f: sorted(d) for f, d in sorted(by_feed.items())}}
-            for feed_days in by_feed.values():
-                days.update(feed_days)
-                feeds_seen.update(by_feed)
-            return {"days": sorted(days), "feeds": sorted(feeds_seen) or None}
+            events = (context.get("triggering_asset_events") or {}).values()
+            return run_days(conf, context.get("params"), (event.extra for evs in events for event in evs))
 
         @task(task_id="recompute")
         def recompute(spec: dict, **context) -> dict:
@@ -306,12 +276,10 @@ def kpi_dag(feeds: list[str], *, doc_md: str, description: str | None = None, st
         @task(task_id="report")
         def report(spec: dict, summary: dict) -> dict:
             """The finance reports of every month and year the recompute touched."""
-            from datetime import date
-
-            from campus_logistics.kpis.compute import periods_for
+            from campus_logistics.kpis.periods import periods_for, spec_days
             from campus_logistics.reports import report_dir, write_period_reports
 
-            periods = periods_for(date.fromisoformat(d) for d in _spec_days(spec))
+            periods = periods_for(spec_days(spec))
             written = write_period_reports(periods["month"], periods["year"])
             return {"dir": str(report_dir()), "written": written}
 
@@ -319,8 +287,9 @@ def kpi_dag(feeds: list[str], *, doc_md: str, description: str | None = None, st
         def targets(spec: dict, summary: dict, **context) -> dict:
             """Alert the recomputed months and waves whose KPIs are outside ref/targets.csv."""
             from campus_logistics.alerts.targets import check_targets
+            from campus_logistics.kpis.periods import spec_days
 
-            return check_targets(_spec_days(spec), run_id=context["run_id"])
+            return check_targets(spec_days(spec), run_id=context["run_id"])
 
         spec = periods()
         summary = recompute(spec)
@@ -372,8 +341,3 @@ def _permanent_errors_fail_for_good(dag):
             t.partial_kwargs["python_callable"] = _fails_for_good_when_permanent(t.partial_kwargs["python_callable"])
     return dag
 
-
-def _spec_days(spec: dict) -> list[str]:
-    if "days_by_feed" in spec:
-        return sorted(set().union(*map(set, spec["days_by_feed"].values())))
-    return list(spec["days"])

@@ -9,27 +9,35 @@ SRC = ("canteen", "ref/outlets.csv", "ref/enrolment.csv")
 DMY = ("day", "month", "year")
 
 
+# Memory for one month's groupings (a row per day, outlet, meal and card), so they stay off disk;
+# set for the refresh only.
+WORK_MEM = "512MB"
+
+
+def _months(days) -> list[list]:
+    by_month: dict = {}
+    for d in sorted(days):
+        by_month.setdefault((d.year, d.month), []).append(d)
+    return list(by_month.values())
+
+
 def refresh_daily(cur, days, run_id) -> int:
-    """Before the KPIs: exact daily aggregates and the outlet × meal drill-down for the touched days."""
-    cur.execute(kpi_sql("canteen_effective"), {"days": days})
-    cur.execute("DELETE FROM _canteen_eff WHERE NOT (day = ANY(%s))", (days,))
-    cur.execute("DELETE FROM mart.canteen_daily WHERE day = ANY(%s)", (days,))
-    cur.execute(
-        f"""INSERT INTO mart.canteen_daily (day, unit_code, revenue_yuan, transactions, diners, student_diners,
-                                            students, computed_at, run_id)
-            SELECT *, now(), %(run_id)s FROM ({kpi_sql('canteen_daily')}) x""",
-        {"run_id": run_id},
-    )
-    n = cur.rowcount
-    cur.execute("DELETE FROM mart.canteen_outlet_meal WHERE day = ANY(%s)", (days,))
-    cur.execute(
-        f"""INSERT INTO mart.canteen_outlet_meal (day, unit_code, outlet_code, meal_period, revenue_yuan,
-                                                  transactions, diners, computed_at, run_id)
-            SELECT *, now(), %(run_id)s FROM ({kpi_sql('canteen_outlet_meal')}) x""",
-        {"run_id": run_id},
-    )
-    cur.execute("DROP TABLE _canteen_eff")
-    return n + cur.rowcount
+    """Before the KPIs: exact daily aggregates and the outlet × meal drill-down for the touched days.
+
+    One statement per month (``canteen_refresh.sql``), each reading the month's rows once: a year at
+    once would spill its groupings to disk.
+    """
+    cur.execute("SELECT current_setting('work_mem')")
+    work_mem = cur.fetchone()[0]
+    cur.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
+    n = 0
+    for month in _months(days):
+        cur.execute("DELETE FROM mart.canteen_daily WHERE day = ANY(%s)", (month,))
+        cur.execute("DELETE FROM mart.canteen_outlet_meal WHERE day = ANY(%s)", (month,))
+        cur.execute(kpi_sql("canteen_refresh"), {"days": month, "run_id": run_id})
+        n += cur.fetchone()[0]
+    cur.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
+    return n
 
 
 GROUP = Group("canteen", ("canteen",), DMY, (

@@ -12,35 +12,18 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, timedelta
+from datetime import date
 from typing import Iterable
 
 from ..faults import fault_point
 from ..paths import kpi_sql
 from ..warehouse import connect
 from .catalog import GROUPS, KPI, Group, all_kpis
+from .periods import next_start, periods_for
 
 log = logging.getLogger(__name__)
 
 _LOCK = "campus_logistics.kpi"
-
-
-def _next(grain: str, d: date) -> date:
-    if grain in ("day", "wave"):
-        return d + timedelta(days=1)
-    if grain == "month":
-        return (d.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return date(d.year + 1, 1, 1)
-
-
-def periods_for(days: Iterable[date]) -> dict[str, list[date]]:
-    days = sorted(set(days))
-    return {
-        "day": days,
-        "wave": days,
-        "month": sorted({d.replace(day=1) for d in days}),
-        "year": sorted({date(d.year, 1, 1) for d in days}),
-    }
 
 
 def _rounded(kpi: KPI) -> str:
@@ -78,9 +61,9 @@ def _compute_group_grain(cur, group: Group, grain: str, periods: list[date], run
     cur.execute("DELETE FROM mart.kpi_value WHERE kpi_code = ANY(%s) AND grain = %s AND period_start = ANY(%s)",
                 (codes, grain, periods))
     params = {"grain": "day" if grain == "wave" else grain, "periods": periods, "lo": min(periods),
-              "hi": _next(grain, max(periods))}
-    cur.execute(f"CREATE TEMP TABLE _kpi_rows (kpi_code text, unit_code text, period_start date, value numeric, "
-                f"baseline numeric) ON COMMIT DROP")
+              "hi": next_start(grain, max(periods))}
+    cur.execute("CREATE TEMP TABLE _kpi_rows (kpi_code text, unit_code text, period_start date, value numeric, "
+                "baseline numeric) ON COMMIT DROP")
     cur.execute(f"INSERT INTO _kpi_rows {kpi_sql(group.name)}", params)
     n = 0
     for k in kpis:
