@@ -62,14 +62,18 @@ def _run_state(cluster: Cluster, dag_id: str, run_id: str) -> str | None:
     return state if state in TERMINAL else None
 
 
-def _task_instance(cluster: Cluster, dag_id: str, run_id: str, task_id: str) -> dict:
-    r = cluster.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+def _ti_path(task_id: str, map_index: int = -1) -> str:
+    return task_id if map_index < 0 else f"{task_id}/{map_index}"
+
+
+def _task_instance(cluster: Cluster, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict:
+    r = cluster.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{_ti_path(task_id, map_index)}")
     r.raise_for_status()
     return r.json()
 
 
-def _tries(cluster: Cluster, dag_id: str, run_id: str, task_id: str) -> list[dict]:
-    r = cluster.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries")
+def _tries(cluster: Cluster, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[dict]:
+    r = cluster.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{_ti_path(task_id, map_index)}/tries")
     r.raise_for_status()
     return sorted(r.json()["task_instances"], key=lambda t: t["try_number"])
 
@@ -125,7 +129,8 @@ def test_feeds_and_kpis_on_celery_workers_survive_a_killed_worker(server_url, tm
 
         # The canteen load is inside its first file's transaction once the flag is gone.
         _wait(lambda: not flag.exists(), 90, "the canteen load to reach its commit", cluster)
-        held = _task_instance(cluster, "feed_canteen", runs["feed_canteen"], "load")
+        # three days of January: one partition
+        held = _task_instance(cluster, "feed_canteen", runs["feed_canteen"], "load_partition", 0)
         assert held["state"] == "running", held
         victim = held["hostname"]
         assert victim in ("w1", "w2"), f"task_instance.hostname should name the worker, got {victim!r}"
@@ -149,7 +154,7 @@ def test_feeds_and_kpis_on_celery_workers_survive_a_killed_worker(server_url, tm
         assert _wait(lambda: _run_state(cluster, "kpi", kpi_run), 120, "kpi to finish", cluster) == "success"
 
         # The canteen load: try 1 died with its worker, try 2 succeeded on the other one.
-        tries = _tries(cluster, "feed_canteen", runs["feed_canteen"], "load")
+        tries = _tries(cluster, "feed_canteen", runs["feed_canteen"], "load_partition", 0)
         assert [t["try_number"] for t in tries] == [1, 2], tries
         assert tries[0]["hostname"] == victim and tries[0]["state"] == "failed", tries[0]
         assert tries[1]["hostname"] == survivor and tries[1]["state"] == "success", tries[1]
@@ -160,7 +165,7 @@ def test_feeds_and_kpis_on_celery_workers_survive_a_killed_worker(server_url, tm
             r.raise_for_status()
             for ti in r.json()["task_instances"]:
                 assert ti["state"] == "success", ti
-                for t in _tries(cluster, dag_id, run_id, ti["task_id"]):
+                for t in _tries(cluster, dag_id, run_id, ti["task_id"], ti["map_index"]):
                     hosts.setdefault(t["hostname"], set()).add(f"{dag_id}.{t['task_id']}#{t['try_number']}")
         assert set(hosts) == {"w1", "w2"}, hosts
 
