@@ -8,11 +8,12 @@ PG_SERVER_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: help venv browser demo test test-server ci airflow generate bench warehouse-stop clean
+.PHONY: help venv browser demo lint test test-server ci airflow generate bench warehouse-stop clean
 
 help:
 	@echo "make demo         set up, generate the case-study landing zone, run it through Airflow, print the KPIs"
-	@echo "make test         set up and run the test suite on the embedded warehouse"
+	@echo "make lint         ruff over plugins/, dags/ and tests/ (part of make test)"
+	@echo "make test         set up, lint and run the test suite on the embedded warehouse"
 	@echo "make test-server  the suite against the PostgreSQL server at PG_SERVER_URL"
 	@echo "make airflow      Airflow standalone (UI on :8080, or PORT=...) with the project's DAGs and the embedded warehouse"
 	@echo "make bench        measure throughput, parse time, memory and wall times; writes bench/results.md"
@@ -51,6 +52,9 @@ browser:
 	  else echo "LibreOffice or poppler-utils missing and not root: the workbook print test will be skipped"; fi; \
 	fi
 
+lint: $(STAMP)
+	$(VENV)/bin/ruff check plugins dags tests
+
 test: $(STAMP) browser
 	$(PY) -m pytest -q -m "not server_only" $(PYTEST_ARGS)
 
@@ -63,7 +67,7 @@ airflow: $(STAMP) generate
 	$(PY) -m campus_logistics airflow --landing $(LANDING) --port $(PORT)
 
 bench: $(STAMP)
-	$(PY) -m campus_logistics.bench --out bench $(BENCH_ARGS)
+	$(PY) -m campus_logistics_tools.bench --out bench $(BENCH_ARGS)
 
 warehouse-stop: $(STAMP)
 	$(PY) -m campus_logistics warehouse stop

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="campus-logistics-tests-"))
 
 # Before any import of Airflow: a private AIRFLOW_HOME for the session, the project's DAGs and plugins.
-from campus_logistics.airflow_runtime import prepare_test_session  # noqa: E402  (imports no Airflow)
+from campus_logistics_tools.airflow_runtime import prepare_test_session  # noqa: E402  (imports no Airflow)
 
 prepare_test_session()
 os.environ["CAMPUS_LOGISTICS_PGDATA"] = str(_SESSION_TMP / "pgdata")  # never touch the demo's warehouse

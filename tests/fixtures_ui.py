@@ -2,7 +2,7 @@
 days (one bad row), a few repair orders and one survey wave, loaded through the real pipeline.
 
 Expected figures, worked out by hand (enrolment: 10 students every month):
-* personnel_cost_saved_yuan (campus): Jan 27,100.50, Feb 27,300.00, Mar 27,300.00 (tests/test_feed_staff.py)
+* personnel_cost_saved_yuan (campus): Jan 27,100.50, Feb 27,300.00, Mar 27,300.00 (tests/integration/test_feed_staff.py)
 * canteen_capture_rate (campus): 5 March 2 student cards of 10 = 20.0 %, 6 March 1 of 10 = 10.0 %;
   March = mean of the daily rates = 15.0 %. The row for 第九食堂 (unknown outlet) is quarantined:
   canteen_20010305.csv reads 4 rows, loads 3, quarantines 1 (rule outlet_known), card 10009 pseudonymised.

@@ -96,7 +96,7 @@ def cmd_run(args) -> int:
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from .airflow_runtime import DagRunFailed, ensure_metadata_db, prepare_airflow_env, run_dag
+    from campus_logistics_tools.airflow_runtime import DagRunFailed, ensure_metadata_db, prepare_airflow_env, run_dag
 
     prepare_airflow_env()
     ensure_metadata_db()
@@ -164,7 +164,7 @@ def _folder(feed: str) -> str:
 
 
 def cmd_generate(args) -> int:
-    from .generate import generate
+    from campus_logistics_tools.generate import generate
 
     summary = generate(scenario=args.scenario, out=Path(args.out), scale=args.scale, days=args.days,
                        start=args.start)
@@ -259,7 +259,7 @@ def _year(s: str) -> int:
 
 
 def cmd_airflow(args) -> int:
-    from .airflow_runtime import start_standalone
+    from campus_logistics_tools.airflow_runtime import start_standalone
 
     if args.landing:
         os.environ["CAMPUS_LOGISTICS_LANDING"] = str(Path(args.landing).resolve())
@@ -289,8 +289,8 @@ def cmd_pseudonym(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print("re-keyed: " + ", ".join(f"{k} {v:,}" for k, v in stats.items()))
-    print(f"now set the new key where the loads read it (Airflow variable 'pseudonym_secret_key' or "
-          f"CAMPUS_LOGISTICS_PSEUDONYM_KEY); loads with the old key are refused from now on")
+    print("now set the new key where the loads read it (Airflow variable 'pseudonym_secret_key' or "
+          "CAMPUS_LOGISTICS_PSEUDONYM_KEY); loads with the old key are refused from now on")
     return 0
 
 

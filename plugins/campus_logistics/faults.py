@@ -2,7 +2,7 @@
 
 Unset (production), every hook here does nothing but one environment look-up.
 
-**Fault points** (the fault-injection tests, tests/test_faults.py): ``CAMPUS_LOGISTICS_FAULT_POINT``
+**Fault points** (the fault-injection tests, tests/integration/test_faults.py): ``CAMPUS_LOGISTICS_FAULT_POINT``
 is ``<point>[@<n>][:<action>]``:
 
 * ``<point>`` — one of :data:`POINTS`;

@@ -3,7 +3,7 @@
 A rule id is what ``quality.rejected_rows.rule``, ``quality.validation_result``, the file-level
 errors (``FileRejected``), the run checks (``RunRejected``) and ``quality.file_warning.code`` hold
 (docs/bad-inputs.md). The Data quality page shows these explanations next to every id, so an
-operator need not read the code; tests/test_rules.py checks that no id the sources can record is
+operator need not read the code; tests/unit/test_rules.py checks that no id the sources can record is
 missing here.
 """
 

@@ -227,7 +227,8 @@ def bar_chart(title: str, items: Sequence[tuple[str, Number | None]], *, fmt: Ca
         out.append(f"<g class='bar' data-label='{escape(label)}' data-value='{text}'>"
                    f"<text x='{left - 8}' y='{yy + bar * 0.7:.1f}' text-anchor='end' fill='#333'>{escape(label)}</text>"
                    f"<rect x='{left}' y='{yy}' width='{pw}' height='{bar}' fill='#f0f0f0'/>"
-                   f"<rect x='{left}' y='{yy}' width='{w:.1f}' height='{bar}' fill='{PALETTE[0]}'><title>{escape(label)}: {text}</title></rect>"
+                   f"<rect x='{left}' y='{yy}' width='{w:.1f}' height='{bar}' fill='{PALETTE[0]}'>"
+                   f"<title>{escape(label)}: {text}</title></rect>"
                    f"<text x='{left + w + 6:.1f}' y='{yy + bar * 0.7:.1f}' fill='#111'>{text}</text></g>")
     out.append("</svg>")
     return "".join(out)

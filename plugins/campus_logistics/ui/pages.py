@@ -253,7 +253,8 @@ def quality_page(conn, feed: str | None = None, show_all: bool = False, page_no:
         f"<h2>按数据源 Per feed</h2><table class='feeds'><thead><tr><th>Feed</th><th>Files</th>{head}</tr></thead>"
         f"<tbody>{feed_rows}</tbody></table>"
         "<h2>主要拒收原因 Top rejection reasons</h2>"
-        + (f"<table class='reasons'><thead><tr><th>Feed</th><th>规则 Rule</th><th>Rows</th></tr></thead><tbody>{reason_rows}</tbody></table>"
+        + ("<table class='reasons'><thead><tr><th>Feed</th><th>规则 Rule</th><th>Rows</th></tr></thead>"
+           f"<tbody>{reason_rows}</tbody></table>"
            if reasons else "<p class='muted'>No row was quarantined.</p>")
         + f"<p><a href='quality/rejected'>Browse all rejected rows</a></p>"
         f"<h2>按文件 Per file{shown_feed}</h2><p class='filter'>{toggle}</p><p class='nav'>{nav}</p>"
