@@ -156,6 +156,38 @@ def test_a_unit_dropped_from_a_corrected_wave_disappears(landing, sql):
     assert ("property", Y) not in kpi_table(sql, "satisfaction_responses", "year")
 
 
+def test_waves_validated_together_keep_their_own_columns(landing, sql):
+    """Both waves are validated in one window although their sheets differ: each quarantined record
+    holds its own sheet's columns and cell names, and a conflicting repeat is stored as staged."""
+    wave1 = [r[:] for r in WAVE1]
+    wave1[1][4] = "很好"  # sheet row 3, 饮食服务中心 is column E in wave 1
+    wave2 = [r[:] for r in WAVE2] + [[3, "2001-12-14T08:30:00+08:00", "教职工", "一般", "满意", None]]
+    wave2[0][3] = "还行"  # sheet row 2, 饮食服务中心 is column D in wave 2
+    write_survey(landing, "2001-06-15", SURVEY_HEAD + [UTIL, CAT], wave1, title="六月")
+    write_survey(landing, "2001-12-14", SURVEY_HEAD + [CAT, UTIL, PROP], wave2, title="十二月")
+    load(landing, "2001-01-01", "2001-12-31")
+    got = {(f, n): (rule, rec) for f, n, rule, rec in sql(
+        "SELECT file, row_number, rule, record FROM quality.rejected_rows WHERE feed = %s", (FEED,))}
+    assert got == {
+        ("survey_20010615.xlsx", 3): ("answer_on_scale", {
+            "sheet": "六月", "row": 3, "序号": 2, "提交答卷时间": "2001-06-12 09:05:00", "身份": "学生",
+            UTIL: "满意", CAT: "很好",
+            "detail": "sheet '六月', cell E3: answer '很好' not on the scale (column '饮食服务中心')"}),
+        ("survey_20011214.xlsx", 2): ("answer_on_scale", {
+            "sheet": "十二月", "row": 2, "序号": 1, "提交答卷时间": "2001-12-13 10:00:00", "身份": "学生",
+            CAT: "还行", UTIL: "满意", PROP: None,
+            "detail": "sheet '十二月', cell D2: answer '还行' not on the scale (column '饮食服务中心')"}),
+        # respondent 3 again, answering 饮食服务中心 (一般) where the first left it empty
+        ("survey_20011214.xlsx", 5): ("duplicate_response_conflict", {
+            "sheet": "十二月", "row": 5, "序号": "3", "身份": "staff", "提交答卷时间": "2001-12-14T08:30:00+08:00",
+            "answers": {"catering": "一般", "utilities": "满意", "property": None}}),
+    }
+    assert reconciliation(sql, "survey_20010615.xlsx") == (5, 4, 1, 0)
+    assert reconciliation(sql, "survey_20011214.xlsx") == (4, 2, 2, 0)
+    assert sql("""SELECT wave_date, count(*), count(answer) FROM core.survey_answer GROUP BY 1 ORDER BY 1""") == [
+        (W1, 4 * 2, 7), (W2, 2 * 3, 3)]
+
+
 # --- bad input: the file fails ----------------------------------------------------------------------
 
 def _rejected(landing, sql):

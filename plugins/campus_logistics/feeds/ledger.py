@@ -43,13 +43,10 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import limits
-from ..errors import FileRejected
-from ..loading import (FileOutcome, copy_frame, create_quarantine, publish_quality, quarantine_rows,
-                       record_validation)
-from ..validation import ROW, Rule, validator
-from .base import CsvReader, CsvSpec, Feed, LandingFile, LoadContext, nullify
-from .staff import (enum_column, malformed_record, month_vs_file, parse_money, parse_month, record_with_pseudonym,
-                    unit_lookup, within)
+from ..loading import FileOutcome, copy_frame
+from ..validation import ROW, Rule
+from .base import CsvSpec, LandingFile, LoadContext, nullify
+from .staff import MonthlyCsvFeed, enum_column, malformed_record, month_vs_file, parse_money, parse_month, within
 
 COLUMNS = ["month", "unit_code", "entry_type", "category", "amount_yuan", "funding_source", "memo"]
 ENTRY_TYPES = ["revenue", "cost", "capital_in", "capex"]
@@ -73,10 +70,11 @@ def rules(units: list[str]) -> list[Rule]:
     ]
 
 
-def _prepare(df: pd.DataFrame, file_month: str) -> pd.DataFrame:
+def _prepare(df: pd.DataFrame) -> pd.DataFrame:
+    """The columns the rules check, derived once per window (``_file_month``: each row's file's)."""
     nullify(df, COLUMNS)
     df["_month"] = parse_month(df["month"])
-    df["_month_vs_file"] = month_vs_file(df["_month"], file_month)
+    df["_month_vs_file"] = month_vs_file(df["_month"], df["_file_month"])
     df["_unit"] = enum_column(df["unit_code"])
     df["_entry_type"] = enum_column(df["entry_type"])
     df["_funding"] = enum_column(df["funding_source"])
@@ -88,58 +86,44 @@ def _prepare(df: pd.DataFrame, file_month: str) -> pd.DataFrame:
     return df
 
 
-class LedgerFeed(Feed):
+class LedgerFeed(MonthlyCsvFeed):
     name = "ledger"
     folder = "ledger"
-    cadence = "month"
     prefix = "ledger_"
-    suffix = ".csv"
     spec = CsvSpec(COLUMNS, encoding="utf-8")
+    suite = "ledger"
 
-    def load_file(self, lf: LandingFile, ctx: LoadContext) -> FileOutcome:
-        conn, pseudo = ctx.conn, ctx.pseudonymise
-        outcome = FileOutcome(self.name, lf.name)
-        units = unit_lookup(conn)
-        file_month = lf.period.strftime("%Y-%m")
-        check = validator("ledger", rules(sorted(units)), key=tuple(sorted(units)))
-        reader = CsvReader(self.name, lf, self.spec)
-        cur = conn.cursor()
+    def rules(self, units) -> list[Rule]:
+        return rules(sorted(units))
+
+    def prepare_window(self, df: pd.DataFrame, units) -> pd.DataFrame:
+        return _prepare(df)
+
+    def begin(self, cur, lf: LandingFile, units, ctx: LoadContext) -> None:
         cur.execute("CREATE TEMP TABLE _stage (LIKE core.ledger_line) ON COMMIT DROP")
-        create_quarantine(cur)
-        for df in reader.batches():
-            df = _prepare(df, file_month)
-            result = check.validate(df, files=[lf.name])
-            if result.schema_errors:
-                raise FileRejected(self.name, lf.name, "schema", "; ".join(result.schema_errors),
-                                   rows_read=reader.rows_read)
-            for rule, n in result.rule_counts.items():
-                outcome.count_rule(rule, n)
-            bad_mask = df[ROW].isin(result.failures.keys())
-            bad, good = df[bad_mask], df[~bad_mask]
-            if len(bad):
-                outcome.rows_quarantined += quarantine_rows(cur, (
-                    (int(r[ROW]), ", ".join(result.failures[int(r[ROW])]), record_with_pseudonym(r, COLUMNS, None, pseudo))
-                    for r in bad[COLUMNS + [ROW]].to_dict("records")
-                ))
-            if len(good):
-                copy_frame(cur, "_stage", CORE_COLUMNS, pd.DataFrame({
-                    "month": good["_month"] + "-01",
-                    "source_line": good[ROW].astype("int64"),
-                    "unit_code": good["_unit"].map(units),
-                    "entry_type": good["_entry_type"],
-                    "category": good["category"],
-                    "amount_yuan": good["_amount"],
-                    "funding_source": good["_funding"],
-                    "memo": good["memo"],
-                    "source_file": lf.name,
-                    "run_id": ctx.run_id,
-                }))
-        if reader.gate_rows():
-            outcome.rows_quarantined += quarantine_rows(cur, (
-                (line, rule, malformed_record(text, COLUMNS, None, pseudo)) for line, rule, text in reader.gate_rows()))
-            reader.count_gate_rules(outcome)
-        outcome.rows_read = reader.rows_read
-        outcome.checksum = reader.checksum
+
+    def stage(self, cur, good: pd.DataFrame, lf: LandingFile, units, ctx: LoadContext) -> None:
+        copy_frame(cur, "_stage", CORE_COLUMNS, pd.DataFrame({
+            "month": good["_month"] + "-01",
+            "source_line": good[ROW].astype("int64"),
+            "unit_code": good["_unit"].map(units),
+            "entry_type": good["_entry_type"],
+            "category": good["category"],
+            "amount_yuan": good["_amount"],
+            "funding_source": good["_funding"],
+            "memo": good["memo"],
+            "source_file": lf.name,
+            "run_id": ctx.run_id,
+        }))
+
+    def quarantine_record(self, row: dict, ctx: LoadContext) -> dict:
+        return row  # no personal field
+
+    def malformed_record(self, text: str, ctx: LoadContext) -> dict:
+        return malformed_record(text, COLUMNS, None, ctx.pseudonymise)
+
+    def publish(self, cur, lf: LandingFile, outcome: FileOutcome, units, ctx: LoadContext) -> None:
+        # identical lines are not duplicates here (two equal invoices are two entries): nothing collapses
         cur.execute("SELECT count(*) FROM _stage")
         outcome.rows_loaded = cur.fetchone()[0]
         # this month, and every later loaded month: their cumulative social_capital_share moves
@@ -151,8 +135,7 @@ class LedgerFeed(Feed):
         cur.execute("DELETE FROM core.ledger_line WHERE month = %s OR source_file = %s", (lf.period, lf.name))
         cols = ", ".join(CORE_COLUMNS)
         cur.execute(f"INSERT INTO core.ledger_line ({cols}) SELECT {cols} FROM _stage")
-        publish_quality(cur, outcome, ctx.run_id)
-        record_validation(cur, self.name, lf.name, "ledger", outcome.rows_quarantined == 0,
-                          {"rows_read": outcome.rows_read, "rows_loaded": outcome.rows_loaded,
-                           "rows_quarantined": outcome.rows_quarantined}, outcome.rule_counts, ctx.run_id)
-        return outcome
+
+    def statistics(self, outcome: FileOutcome) -> dict:
+        return {"rows_read": outcome.rows_read, "rows_loaded": outcome.rows_loaded,
+                "rows_quarantined": outcome.rows_quarantined}

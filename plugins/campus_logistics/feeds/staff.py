@@ -47,12 +47,11 @@ import csv
 import pandas as pd
 
 from .. import limits
-from ..errors import FileRejected
-from ..loading import (QUARANTINE, FileOutcome, copy_frame, create_quarantine, publish_quality,
-                       quarantine_rows, record_validation)
+from ..loading import FileOutcome, collapse_duplicates, copy_frame
 from ..pseudonym import pseudonymise_fields
-from ..validation import ROW, Rule, validator
-from .base import CsvReader, CsvSpec, Feed, LandingFile, LoadContext, nullify
+from ..validation import ROW, Rule
+from .base import CsvReader, CsvSpec, LandingFile, LoadContext, nullify
+from .staged import StagedFeed
 
 COLUMNS = ["month", "staff_id", "unit_code", "role", "origin", "payer", "monthly_cost_yuan"]
 ROLES = ["management", "cook", "service", "technician"]
@@ -63,6 +62,7 @@ STAFF_ID_COL = COLUMNS.index("staff_id")
 STAGE_COLUMNS = ["month", "staff_hash", "unit_code", "role", "origin", "payer", "monthly_cost_yuan",
                  "source_file", "source_line", "run_id", "_record"]
 CORE_COLUMNS = STAGE_COLUMNS[:-1]
+PERSON = ["unit_code", "role", "origin", "payer", "monthly_cost_yuan"]  # a person's row, as compared
 
 # --- parsing shared by the monthly CSV feeds (vectorised) ------------------------------------------
 
@@ -97,8 +97,8 @@ def parse_month(s: pd.Series) -> pd.Series:
     return out
 
 
-def month_vs_file(month: pd.Series, file_month: str) -> pd.Series:
-    """'same' when the parsed month is the file's month, 'other' when not, missing when unparseable."""
+def month_vs_file(month: pd.Series, file_month: pd.Series) -> pd.Series:
+    """'same' when the parsed month is its file's month, 'other' when not, missing when unparseable."""
     out = pd.Series("other", index=month.index, dtype="object")
     out[month == file_month] = "same"
     return out.where(month.notna(), None)
@@ -141,13 +141,6 @@ def enum_column(s: pd.Series) -> pd.Series:
     return s.fillna("").astype(str).str.strip().str.lower()
 
 
-def record_with_pseudonym(row: dict, columns, id_column: str | None, pseudo) -> dict:
-    rec = {k: (None if pd.isna(row[k]) else row[k]) for k in columns}
-    if id_column and rec.get(id_column):
-        rec[id_column] = pseudo(str(rec[id_column]))
-    return rec
-
-
 def malformed_record(text: str, columns, id_index: int | None, pseudo) -> dict:
     fields = next(csv.reader([text]), [])
     if id_index is not None:
@@ -179,10 +172,11 @@ def rules(units: list[str]) -> list[Rule]:
     ]
 
 
-def _prepare(df: pd.DataFrame, file_month: str) -> pd.DataFrame:
+def _prepare(df: pd.DataFrame) -> pd.DataFrame:
+    """The columns the rules check, derived once per window (``_file_month``: each row's file's)."""
     nullify(df, COLUMNS)
     df["_month"] = parse_month(df["month"])
-    df["_month_vs_file"] = month_vs_file(df["_month"], file_month)
+    df["_month_vs_file"] = month_vs_file(df["_month"], df["_file_month"])
     df["_unit"] = enum_column(df["unit_code"])
     df["_role"] = enum_column(df["role"])
     df["_origin"] = enum_column(df["origin"])
@@ -195,54 +189,63 @@ def _prepare(df: pd.DataFrame, file_month: str) -> pd.DataFrame:
     return df
 
 
-class StaffFeed(Feed):
+class MonthlyCsvFeed(StagedFeed):
+    """A monthly CSV export checked against the known units: a file replaces its month."""
+
+    cadence = "month"
+    suffix = ".csv"
+
+    def reference(self, conn) -> dict[str, str]:
+        return unit_lookup(conn)
+
+    def rules_key(self, units) -> tuple:
+        return tuple(sorted(units))
+
+    def open_reader(self, lf: LandingFile) -> CsvReader:
+        return CsvReader(self.name, lf, self.spec)
+
+    def prepare(self, df: pd.DataFrame, lf: LandingFile, units) -> pd.DataFrame:
+        df["_file_month"] = lf.period.strftime("%Y-%m")
+        return df
+
+
+class StaffFeed(MonthlyCsvFeed):
     name = "staff"
     folder = "staff"
-    cadence = "month"
     prefix = "staff_"
-    suffix = ".csv"
     spec = CsvSpec(COLUMNS, encoding="utf-8")
+    suite = "staff"
 
-    def load_file(self, lf: LandingFile, ctx: LoadContext) -> FileOutcome:
-        conn, pseudo = ctx.conn, ctx.pseudonymise
-        outcome = FileOutcome(self.name, lf.name)
-        units = unit_lookup(conn)
-        file_month = lf.period.strftime("%Y-%m")
-        check = validator("staff", rules(sorted(units)), key=tuple(sorted(units)))
-        reader = CsvReader(self.name, lf, self.spec)
-        cur = conn.cursor()
+    def rules(self, units) -> list[Rule]:
+        return rules(sorted(units))
+
+    def prepare_window(self, df: pd.DataFrame, units) -> pd.DataFrame:
+        return _prepare(df)
+
+    def begin(self, cur, lf: LandingFile, units, ctx: LoadContext) -> None:
         cur.execute("""CREATE TEMP TABLE _stage (
                            month date NOT NULL, staff_hash text NOT NULL, unit_code text NOT NULL, role text NOT NULL,
                            origin text NOT NULL, payer text NOT NULL, monthly_cost_yuan numeric(12, 2) NOT NULL,
                            source_file text NOT NULL, source_line integer NOT NULL, run_id text,
                            _record jsonb NOT NULL) ON COMMIT DROP""")
-        create_quarantine(cur)
-        for df in reader.batches():
-            df = _prepare(df, file_month)
-            result = check.validate(df, files=[lf.name])
-            if result.schema_errors:
-                raise FileRejected(self.name, lf.name, "schema", "; ".join(result.schema_errors),
-                                   rows_read=reader.rows_read)
-            for rule, n in result.rule_counts.items():
-                outcome.count_rule(rule, n)
-            bad_mask = df[ROW].isin(result.failures.keys())
-            bad, good = df[bad_mask], df[~bad_mask].copy()
-            if len(bad):
-                outcome.rows_quarantined += quarantine_rows(cur, (
-                    (int(r[ROW]), ", ".join(result.failures[int(r[ROW])]),
-                     record_with_pseudonym(r, COLUMNS, "staff_id", pseudo))
-                    for r in bad[COLUMNS + [ROW]].to_dict("records")
-                ))
-            if len(good):
-                copy_frame(cur, "_stage", STAGE_COLUMNS, _stage_frame(good, lf, ctx, units))
-        if reader.gate_rows():
-            outcome.rows_quarantined += quarantine_rows(cur, (
-                (line, rule, malformed_record(text, COLUMNS, STAFF_ID_COL, pseudo))
-                for line, rule, text in reader.gate_rows()))
-            reader.count_gate_rules(outcome)
-        outcome.rows_read = reader.rows_read
-        outcome.checksum = reader.checksum
-        _audit_people(cur, outcome)
+
+    def stage(self, cur, good: pd.DataFrame, lf: LandingFile, units, ctx: LoadContext) -> None:
+        copy_frame(cur, "_stage", STAGE_COLUMNS, _stage_frame(good, lf, ctx, units))
+
+    def quarantine_record(self, row: dict, ctx: LoadContext) -> dict:
+        if row.get("staff_id"):
+            row["staff_id"] = ctx.pseudonymise(str(row["staff_id"]))
+        return row
+
+    def malformed_record(self, text: str, ctx: LoadContext) -> dict:
+        return malformed_record(text, COLUMNS, STAFF_ID_COL, ctx.pseudonymise)
+
+    def publish(self, cur, lf: LandingFile, outcome: FileOutcome, units, ctx: LoadContext) -> None:
+        # one row per person and month: identical repeats collapse, a person's differing rows are all
+        # quarantined (which one is right is not knowable)
+        collapse_duplicates(cur, stage="_stage", key="staff_hash", content=PERSON, outcome=outcome,
+                            line="source_line", record="s._record", keep_first=False,
+                            conflict_rule="person_conflicting_rows", split=[("person_in_two_units", ["unit_code"])])
         cur.execute("SELECT count(*) FROM _stage")
         outcome.rows_loaded = cur.fetchone()[0]
         # a roster changes only its own month's KPIs (stocks and flows of that month, and its year)
@@ -250,44 +253,10 @@ class StaffFeed(Feed):
         cur.execute("DELETE FROM core.staff_month WHERE month = %s OR source_file = %s", (lf.period, lf.name))
         cols = ", ".join(CORE_COLUMNS)
         cur.execute(f"INSERT INTO core.staff_month ({cols}) SELECT {cols} FROM _stage")
-        publish_quality(cur, outcome, ctx.run_id)
-        record_validation(cur, self.name, lf.name, "staff", outcome.rows_quarantined == 0,
-                          {"rows_read": outcome.rows_read, "rows_loaded": outcome.rows_loaded,
-                           "rows_quarantined": outcome.rows_quarantined, "rows_duplicate": outcome.rows_duplicate},
-                          outcome.rule_counts, ctx.run_id)
-        return outcome
 
-
-def _audit_people(cur, outcome: FileOutcome) -> None:
-    """One row per person and month: collapse identical repeats, quarantine every conflicting row."""
-    cur.execute(
-        """CREATE TEMP TABLE _people ON COMMIT DROP AS
-           SELECT staff_hash,
-                  count(*) AS n,
-                  count(DISTINCT unit_code) AS units,
-                  count(DISTINCT (unit_code, role, origin, payer, monthly_cost_yuan)) AS variants,
-                  min(source_line) AS first_line
-           FROM _stage GROUP BY staff_hash HAVING count(*) > 1"""
-    )
-    for rule, cond in (("person_in_two_units", "p.units > 1"),
-                       ("person_conflicting_rows", "p.units = 1 AND p.variants > 1")):
-        cur.execute(
-            f"""INSERT INTO {QUARANTINE} (row_number, rule, record)
-                SELECT s.source_line, %s, s._record FROM _stage s JOIN _people p USING (staff_hash)
-                WHERE {cond}""",
-            (rule,),
-        )
-        n = cur.rowcount
-        outcome.rows_quarantined += n
-        outcome.count_rule(rule, n)
-        cur.execute(f"DELETE FROM _stage s USING _people p WHERE p.staff_hash = s.staff_hash AND {cond}")
-    cur.execute(
-        """DELETE FROM _stage s USING _people p
-           WHERE p.staff_hash = s.staff_hash AND p.variants = 1 AND s.source_line <> p.first_line"""
-    )
-    outcome.rows_duplicate += cur.rowcount
-    outcome.count_rule("duplicate_collapsed", cur.rowcount)
-    cur.execute("DROP TABLE _people")
+    def statistics(self, outcome: FileOutcome) -> dict:
+        return {"rows_read": outcome.rows_read, "rows_loaded": outcome.rows_loaded,
+                "rows_quarantined": outcome.rows_quarantined, "rows_duplicate": outcome.rows_duplicate}
 
 
 def _stage_frame(good: pd.DataFrame, lf: LandingFile, ctx: LoadContext, units: dict[str, str]) -> pd.DataFrame:

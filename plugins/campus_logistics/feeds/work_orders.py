@@ -63,7 +63,7 @@ import pandas as pd
 
 from .. import limits
 from ..errors import FileRejected
-from ..loading import FileOutcome, content_checksum, copy_frame
+from ..loading import FileOutcome, collapse_duplicates, content_checksum, copy_frame
 from ..validation import ROW, Rule
 from .base import LandingFile, LoadContext
 from .staged import StagedFeed
@@ -457,38 +457,13 @@ class WorkOrdersFeed(StagedFeed):
     def publish(self, cur, lf: LandingFile, outcome: FileOutcome, ref, ctx: LoadContext) -> None:
         cur.execute("SELECT count(*), count(DISTINCT (order_id, updated_at)) FROM _wo_stage")
         rows, versions = cur.fetchone()
-        if versions < rows:  # an (order_id, updated_at) twice in the file
-            self._collapse_duplicates(cur, outcome)
+        if versions < rows:  # an (order_id, updated_at) twice in the file: identical → collapsed, else the first wins
+            collapse_duplicates(cur, stage="_wo_stage", key=["order_id", "updated_at"], content=CONTENT,
+                                outcome=outcome, line="source_line", record="s._raw")
             cur.execute("SELECT count(*) FROM _wo_stage")
             rows = cur.fetchone()[0]
         outcome.rows_loaded = rows
         self._publish(cur, lf, outcome)
-
-    @staticmethod
-    def _collapse_duplicates(cur, outcome: FileOutcome) -> None:
-        """Same order_id and updated_at twice in the file: identical → collapsed, else the first wins."""
-        content = "md5(ROW(" + ", ".join(f"s.{c}" for c in CONTENT) + ")::text)"
-        cur.execute(
-            f"""CREATE TEMP TABLE _wo_dups ON COMMIT DROP AS
-                SELECT s.source_line, {content} AS h,
-                       first_value({content}) OVER w AS first_h, row_number() OVER w AS rn
-                FROM _wo_stage s WINDOW w AS (PARTITION BY s.order_id, s.updated_at ORDER BY s.source_line)"""
-        )
-        cur.execute("DELETE FROM _wo_dups WHERE rn = 1")
-        cur.execute(
-            """INSERT INTO _quarantine (row_number, rule, record)
-               SELECT s.source_line, 'duplicate_id_conflict', s._raw
-               FROM _wo_stage s JOIN _wo_dups d USING (source_line) WHERE d.h <> d.first_h"""
-        )
-        conflicts = cur.rowcount
-        cur.execute("SELECT count(*) FROM _wo_dups WHERE h = first_h")
-        same = cur.fetchone()[0]
-        cur.execute("DELETE FROM _wo_stage WHERE source_line IN (SELECT source_line FROM _wo_dups)")
-        outcome.rows_quarantined += conflicts
-        outcome.rows_duplicate += same
-        outcome.count_rule("duplicate_id_conflict", conflicts)
-        outcome.count_rule("duplicate_collapsed", same)
-        cur.execute("DROP TABLE _wo_dups")
 
     @staticmethod
     def _publish(cur, lf: LandingFile, outcome: FileOutcome) -> None:
