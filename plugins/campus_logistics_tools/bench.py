@@ -386,6 +386,8 @@ def backfill_once(admin_url: str, landing: Path, start: date, end: date, workers
                   timeout: float = 3600) -> dict:
     """Every feed DAG triggered for [start, end] at once on a fresh cluster with ``workers`` Celery
     workers of one task slot each; seconds from the triggers until the last run ended."""
+    import httpx
+
     from .cluster import Cluster
 
     cluster = Cluster(admin_url, workdir, landing, worker_concurrency=1,
@@ -414,7 +416,10 @@ def backfill_once(admin_url: str, landing: Path, start: date, end: date, workers
                 raise TimeoutError(f"backfill not finished after {timeout:.0f} s: {states}\n" + cluster.diagnostics())
             for d, run in runs.items():
                 if d not in states:
-                    state = cluster.api("GET", f"/dags/{d}/dagRuns/{run}").json()["state"]
+                    try:
+                        state = cluster.api("GET", f"/dags/{d}/dagRuns/{run}").json()["state"]
+                    except httpx.HTTPError:  # an API server slow to answer under load: ask again
+                        continue
                     if state in ("success", "failed"):
                         states[d] = state
             time.sleep(1)
@@ -444,7 +449,8 @@ def backfill_once(admin_url: str, landing: Path, start: date, end: date, workers
         cluster.close()
 
 
-def backfill_quarter(admin_url: str, work: Path, students: int, days: int, workers: list[int]) -> dict:
+def backfill_quarter(admin_url: str, work: Path, students: int, days: int, workers: list[int],
+                     save=None) -> dict:
     """A big-university quarter (``days`` from the first of BIG_START's month) backfilled with each
     number of workers in ``workers``, each on a fresh cluster and a fresh warehouse."""
     from .generate import generate
@@ -462,6 +468,8 @@ def backfill_quarter(admin_url: str, work: Path, students: int, days: int, worke
     for n in workers:
         print(f"  {n} worker(s)…", flush=True)
         out["runs"].append(backfill_once(admin_url, landing, start, end, n, work / f"cluster_{n}"))
+        if save:
+            save(out)  # each figure is kept as soon as it is measured
     shutil.rmtree(landing, ignore_errors=True)
     return out
 
@@ -605,15 +613,21 @@ def main(argv: list[str] | None = None) -> int:
                      "warehouse_kind": "server" if args.warehouse else "embedded", "big_students": args.students}
     try:
         results["machine"] = machine_info(admin)
-        if args.backfill or args.only_backfill:
-            print("quarter backfill through Celery workers…", flush=True)
-            results["backfill"] = backfill_quarter(admin, work, args.backfill_students, args.backfill_days,
-                                                   [int(n) for n in args.backfill_workers.split(",") if n])
         if args.only_backfill:  # the other sections' figures of the last full run are kept
             previous = Path(args.out) / "results.json"
             if previous.is_file():
-                kept = json.loads(previous.read_text(encoding="utf-8"))
-                results = {**kept, "backfill": results["backfill"]}
+                results = json.loads(previous.read_text(encoding="utf-8"))
+
+        def save_backfill(b: dict) -> None:
+            results["backfill"] = b
+            if args.only_backfill:
+                write_report(results, Path(args.out))
+
+        if args.backfill or args.only_backfill:
+            print("quarter backfill through Celery workers…", flush=True)
+            save_backfill(backfill_quarter(admin, work, args.backfill_students, args.backfill_days,
+                                           [int(n) for n in args.backfill_workers.split(",") if n], save_backfill))
+        if args.only_backfill:
             write_report(results, Path(args.out))
             print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
             return 0
