@@ -16,7 +16,7 @@ help:
 	@echo "make test         set up, lint and run the test suite on the embedded warehouse"
 	@echo "make test-server  the suite against the PostgreSQL server at PG_SERVER_URL"
 	@echo "make airflow      Airflow standalone (UI on :8080, or PORT=...) with the project's DAGs and the embedded warehouse"
-	@echo "make bench        measure throughput, parse time, memory and wall times; writes bench/results.md"
+	@echo "make bench        measure throughput, parse time, memory, wall times and a Celery backfill; writes bench/results.md"
 
 venv: $(STAMP)
 
@@ -67,7 +67,7 @@ airflow: $(STAMP) generate
 	$(PY) -m campus_logistics airflow --landing $(LANDING) --port $(PORT)
 
 bench: $(STAMP)
-	$(PY) -m campus_logistics_tools.bench --out bench $(BENCH_ARGS)
+	$(PY) -m campus_logistics_tools.bench --out bench --backfill $(BENCH_ARGS)
 
 warehouse-stop: $(STAMP)
 	$(PY) -m campus_logistics warehouse stop

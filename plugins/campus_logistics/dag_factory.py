@@ -3,11 +3,13 @@
 Parsing must stay fast and secret-free: nothing here imports pandas, Great Expectations or
 psycopg, or reads a connection or variable; tasks import the package's modules when they run.
 
-* a **feed DAG** per feed: ``interval`` → ``load`` → ``check``. Scheduled runs use a
-  data-interval timetable in Asia/Shanghai (one day, or one month, per run); a manual run may
-  carry ``start``/``end`` in its params, so a year of history is one run, not 365 (``interval``
-  checks that range and the ``landing`` param first: ``run_params``). ``load``
-  publishes the asset ``campus_logistics://feeds/<feed>`` with the days it changed as the event's
+* a **feed DAG** per feed: ``interval`` → ``partitions`` → ``load_partition`` (mapped) → ``load`` → ``check``.
+  Scheduled runs use a data-interval timetable in Asia/Shanghai (one day, or one month, per run);
+  a manual run may carry ``start``/``end`` in its params, so a year of history is one run, not 365
+  (``interval`` checks that range and the ``landing`` param first: ``run_params``), split into
+  months, one mapped ``load_partition`` each, that the workers load in parallel (``backfill``:
+  chained for a feed whose days depend on the previous day). ``load`` merges the partitions'
+  results and publishes the asset ``campus_logistics://feeds/<feed>`` with the days it changed as the event's
   extra; ``check`` then fails the run if any file was rejected or missing (after the good files
   were published, so their KPIs still refresh); it is retried only while a missing file may still
   come (not yet due), otherwise it fails for good. Two runs of a feed may run at once.
@@ -26,6 +28,8 @@ from __future__ import annotations
 
 import functools
 from datetime import timedelta
+
+from campus_logistics.backfill import DEFAULT_UNIT, SEQUENTIAL_FEEDS, UNITS, partitions
 
 from .settings import TIME_ZONE, current
 
@@ -149,7 +153,7 @@ def _checked_run_params(context, start: str, end: str, manual: bool) -> dict:
 
 def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, description: str | None = None,
              start_date=None):
-    """A feed DAG: interval → load → check."""
+    """A feed DAG: interval → partitions → load_partition (mapped) → load → check."""
     import pendulum
     from airflow.sdk import DAG, Asset, Param, task
     from airflow.timetables.interval import CronDataIntervalTimetable
@@ -172,6 +176,9 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, description
             "landing": Param(None, type=["null", "string"], description="landing directory (default: CAMPUS_LOGISTICS_LANDING)"),
             "replace_reference": Param(False, type="boolean",
                                        description="let a non-default landing's ref/ replace the warehouse's reference data"),
+            "partition": Param(DEFAULT_UNIT, enum=list(UNITS),
+                               description="a manual range is loaded in parallel partitions of this size "
+                                           "(one mapped load_partition each)"),
         },
     ) as dag:
 
@@ -182,18 +189,30 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, description
             conf = (getattr(context.get("dag_run"), "conf", None) or {})
             manual = bool(conf.get("start") or params.get("start"))
             # the landing, resolved, once inside an allowed root; the range, once bounded
-            return {"start": start, "end": end, "manual": manual, **_checked_run_params(context, start, end, manual)}
+            unit = conf.get("partition") or params.get("partition") or DEFAULT_UNIT
+            return {"start": start, "end": end, "manual": manual, "partition": unit,
+                    **_checked_run_params(context, start, end, manual)}
+
+        @task(task_id="partitions")
+        def split(spec: dict) -> list[dict]:
+            """The run's range as the partitions load_partition is mapped over (one for a scheduled run)."""
+            return partitions(spec["start"], spec["end"], unit=spec["partition"], manual=spec["manual"],
+                              cadence="month" if cadence_tag == "monthly" else "day")
+
+        @task(task_id="load_partition", max_active_tis_per_dagrun=1 if feed in SEQUENTIAL_FEEDS else None)
+        def load_partition(spec: dict, part: dict, **context) -> dict:
+            from campus_logistics.backfill import load_partition as run
+
+            return run(feed, spec, part, run_id=context["run_id"])
 
         @task(task_id="load", outlets=[asset])
-        def load(spec: dict, **context) -> dict:
-            from datetime import date
+        def load(spec: dict, results, **context) -> dict:
+            """Every partition's result as the run's one result, and one asset event for all its days."""
+            from campus_logistics.backfill import merge
 
-            from campus_logistics.pipeline import bounded_result, run_feed
-
-            result = run_feed(feed, spec["landing"], date.fromisoformat(spec["start"]), date.fromisoformat(spec["end"]),
-                              run_id=context["run_id"], replace_reference=spec.get("replace_reference", True)).as_dict()
+            result = merge(feed, spec, list(results))
             context["outlet_events"][asset].extra = {"feed": feed, "days": result["affected_days"]}
-            return bounded_result(result)
+            return result
 
         @task(task_id="check")
         def check(result: dict) -> dict:
@@ -221,11 +240,11 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, description
                             run_id=context["run_id"])
 
             gate = late(spec)
-            loaded = load(spec)
-            gate >> loaded
+            parts = load_partition.partial(spec=spec).expand(part=split(spec))
+            gate >> parts
         else:
-            loaded = load(spec)
-        check(loaded)
+            parts = load_partition.partial(spec=spec).expand(part=split(spec))
+        check(load(spec, parts))
     return _permanent_errors_fail_for_good(dag)
 
 

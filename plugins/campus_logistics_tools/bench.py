@@ -13,6 +13,10 @@ Comparisons (rows/s, and ratios):
   ``df.to_sql``;
 * **ours**: the feed end to end (decode → gate → validate → pseudonymise → COPY → audit → publish →
   reconcile).
+
+``--backfill`` adds a big-university quarter's backfill through real Celery workers (the
+distributed engine of ``cluster.py``: API server, scheduler, DAG processor, workers, Redis), timed
+with 1 and with 2 workers; ``--only-backfill`` runs that section alone.
 """
 
 from __future__ import annotations
@@ -392,6 +396,113 @@ def _counts(url: str) -> dict:
                 for t in ("core.canteen_txn", "core.canteen_txn_key", "core.meter_daily")}
 
 
+# --- 7: a quarter's backfill through Celery workers ------------------------------------------------
+
+def _redis_up(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    try:
+        import redis
+
+        client = redis.Redis(host=host, port=port, socket_connect_timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # no Redis, no broker: the section is reported as not measured
+        return False
+
+
+def backfill_once(admin_url: str, landing: Path, start: date, end: date, workers: int, workdir: Path,
+                  timeout: float = 3600) -> dict:
+    """Every feed DAG triggered for [start, end] at once on a fresh cluster with ``workers`` Celery
+    workers of one task slot each; seconds from the triggers until the last run ended."""
+    import httpx
+
+    from .cluster import Cluster
+
+    cluster = Cluster(admin_url, workdir, landing, worker_concurrency=1,
+                      extra_env={"CAMPUS_LOGISTICS_TASK_RETRIES": "0"})
+    feeds = [f for f in ("canteen", "meters", "work_orders", "staff", "ledger", "surveys") if (landing / f).is_dir()]
+    dags = [f"feed_{f}" for f in feeds]
+    try:
+        cluster.up(workers=tuple(f"w{i + 1}" for i in range(workers)), timeout=300)
+        deadline = time.monotonic() + 300
+        while not all(cluster.api("GET", f"/dags/{d}").status_code == 200 for d in dags):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the DAG processor did not serialise the feed DAGs\n" + cluster.diagnostics())
+            time.sleep(1)
+        for d in dags:
+            cluster.api("PATCH", f"/dags/{d}", json={"is_paused": False}).raise_for_status()
+        conf = {"start": start.isoformat(), "end": end.isoformat()}
+        t0 = time.perf_counter()
+        runs = {}
+        for d in dags:
+            r = cluster.api("POST", f"/dags/{d}/dagRuns", json={"logical_date": None, "conf": conf})
+            r.raise_for_status()
+            runs[d] = r.json()["dag_run_id"]
+        states: dict[str, str] = {}
+        while len(states) < len(runs):
+            if time.perf_counter() - t0 > timeout:
+                raise TimeoutError(f"backfill not finished after {timeout:.0f} s: {states}\n" + cluster.diagnostics())
+            for d, run in runs.items():
+                if d not in states:
+                    try:
+                        state = cluster.api("GET", f"/dags/{d}/dagRuns/{run}").json()["state"]
+                    except httpx.HTTPError:  # an API server slow to answer under load: ask again
+                        continue
+                    if state in ("success", "failed"):
+                        states[d] = state
+            time.sleep(1)
+        seconds = time.perf_counter() - t0
+        hosts: dict[str, dict[str, int]] = {}
+        for d, run in runs.items():
+            r = cluster.api("GET", f"/dags/{d}/dagRuns/{run}/taskInstances/load_partition/listMapped")
+            for ti in r.json().get("task_instances", []):
+                per = hosts.setdefault(d[5:], {})
+                per[ti["hostname"] or "?"] = per.get(ti["hostname"] or "?", 0) + 1
+        import psycopg
+
+        with psycopg.connect(cluster.warehouse_url) as conn:
+            rows = dict(conn.execute("""SELECT feed, sum(rows_read) FROM quality.file_reconciliation
+                                        GROUP BY feed""").fetchall())
+            sizes = {"database": conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]}
+            for table in ("core.canteen_txn", "core.canteen_txn_key", "core.meter_reading"):
+                sizes[table] = int(conn.execute(  # a partitioned table's size is its partitions'
+                    """SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c
+                       WHERE c.oid = %s::regclass
+                          OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = %s::regclass)""",
+                    (table, table)).fetchone()[0])
+                sizes[f"{table} rows"] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return {"workers": workers, "seconds": seconds, "states": {d[5:]: s for d, s in states.items()},
+                "partitions_by_worker": hosts, "rows_read": {f: int(n) for f, n in rows.items()}, "sizes": sizes}
+    finally:
+        cluster.close()
+
+
+def backfill_quarter(admin_url: str, work: Path, students: int, days: int, workers: list[int],
+                     save=None) -> dict:
+    """A big-university quarter (``days`` from the first of BIG_START's month) backfilled with each
+    number of workers in ``workers``, each on a fresh cluster and a fresh warehouse."""
+    from .generate import generate
+
+    if not _redis_up():
+        return {"skipped": "no Redis at 127.0.0.1:6379 (the Celery broker)"}
+    start = BIG_START.replace(day=1)
+    end = start + timedelta(days=days - 1)
+    landing = work / "backfill_quarter"
+    generate("scale", landing, scale=students, days=days, start=start)
+    out = {"when": time.strftime("%Y-%m-%d %H:%M %Z"), "students": students, "start": start.isoformat(),
+           "end": end.isoformat(), "days": days,
+           "rows": {f: sum(_rows_in(p) for p in (landing / f).glob("*.csv")) for f in ("canteen", "meters")},
+           "runs": []}
+    for n in workers:
+        print(f"  {n} worker(s)…", flush=True)
+        out["runs"].append(backfill_once(admin_url, landing, start, end, n, work / f"cluster_{n}"))
+        if save:
+            save(out)  # each figure is kept as soon as it is measured
+    shutil.rmtree(landing, ignore_errors=True)
+    return out
+
+
 # --- report ---------------------------------------------------------------------------------------
 
 TARGETS = [
@@ -469,7 +580,35 @@ def write_report(results: dict, out: Path) -> None:
             v = k.get(label)
             if v:
                 lines.append(f"| {label.replace('_', ' ')} | {v['days']} | {v['min']:.2f} / {v['median']:.2f} / {v['max']:.2f} |")
+    lines += _backfill_report(results.get("backfill"))
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _backfill_report(b: dict | None) -> list[str]:
+    if not b:
+        return []
+    if b.get("skipped"):
+        return ["", "## A quarter's backfill through Celery workers", "", f"Not measured: {b['skipped']}."]
+    lines = ["", f"## A quarter's backfill through Celery workers ({b['students']:,} students, {b['start']}…{b['end']})",
+             "", f"Measured {b['when']}. Every feed DAG triggered at once for the {b['days']} days ({b['rows']['canteen']:,} canteen rows, "
+             f"{b['rows']['meters']:,} meter readings), each split into one mapped `load_partition` a month; "
+             "workers of one task slot each, on a fresh cluster (API server, scheduler, DAG processor, Redis) "
+             "and warehouse per line. Seconds from the triggers until the last run ended.", "",
+             "| workers | seconds | speed-up | run states | canteen partitions by worker |", "|---|---|---|---|---|"]
+    base = b["runs"][0]["seconds"] if b["runs"] else None
+    for r in b["runs"]:
+        states = ", ".join(f"{f} {s}" for f, s in sorted(r["states"].items()) if s != "success") or "all success"
+        by = ", ".join(f"{h}: {n}" for h, n in sorted(r["partitions_by_worker"].get("canteen", {}).items()))
+        lines.append(f"| {r['workers']} | {r['seconds']:.1f} | {base / r['seconds']:.2f}× | {states} | {by} |")
+    sizes = b["runs"][-1].get("sizes") if b["runs"] else None
+    if sizes:
+        mib = 1024 * 1024
+        per = {t: sizes[t] / sizes[f"{t} rows"] for t in ("core.canteen_txn", "core.canteen_txn_key",
+                                                          "core.meter_reading") if sizes.get(f"{t} rows")}
+        lines += ["", f"Warehouse after the quarter: {sizes['database'] / mib:,.0f} MiB in all; "
+                  + "; ".join(f"`{t}` {sizes[t] / mib:,.0f} MiB ({v:,.0f} bytes a row with its indexes)"
+                              for t, v in per.items()) + "."]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -485,6 +624,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-seed", action="store_true", help="do not run the one-year seed scenario")
     p.add_argument("--only", choices=("kpi",), help="run only this section (kpi: the KPI recompute)")
     p.add_argument("--warehouse", help="admin URL of a PostgreSQL server (default: a fresh embedded one)")
+    p.add_argument("--backfill", action="store_true", help="also time a big-university quarter's backfill through "
+                   "Celery workers (needs Redis at 127.0.0.1:6379)")
+    p.add_argument("--only-backfill", action="store_true", help="run only the backfill section")
+    p.add_argument("--backfill-students", type=int, default=10_000, help="size of the backfilled university")
+    p.add_argument("--backfill-days", type=int, default=91, help="days backfilled (a quarter)")
+    p.add_argument("--backfill-workers", default="1,2", help="numbers of Celery workers to time, comma-separated")
     args = p.parse_args(argv)
 
     os.environ.setdefault("CAMPUS_LOGISTICS_PSEUDONYM_KEY", "bench-" + os.urandom(16).hex())
@@ -500,8 +645,23 @@ def main(argv: list[str] | None = None) -> int:
                      "warehouse_kind": "server" if args.warehouse else "embedded", "big_students": args.students}
     try:
         results["machine"] = machine_info(admin)
+        if args.only_backfill or args.only:  # the other sections' figures of the last full run are kept
+            previous = Path(args.out) / "results.json"
+            if previous.is_file():
+                results = json.loads(previous.read_text(encoding="utf-8"))
+
+        def save_backfill(b: dict) -> None:
+            results["backfill"] = b
+            if args.only_backfill:
+                write_report(results, Path(args.out))
+
+        if args.backfill or args.only_backfill:
+            print("quarter backfill through Celery workers…", flush=True)
+            save_backfill(backfill_quarter(admin, work, args.backfill_students, args.backfill_days,
+                                           [int(n) for n in args.backfill_workers.split(",") if n], save_backfill))
         if args.only == "kpi":
             results["kpi"] = kpi_section(args, dbs, work)
+        if args.only_backfill or args.only:
             write_report(results, Path(args.out))
             print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
             return 0

@@ -11,6 +11,17 @@ while its first file is written but not committed. Proves:
 * tasks ran on both workers (``task_instance.hostname``, distinct per worker);
 * the KPI DAG computed day KPIs for the three days.
 
+A second cluster (one task slot per worker) backfills a quarter of the canteen and the meters
+(``test_a_quarter_backfill_is_loaded_by_both_workers``). Proves:
+
+* the range is split into one mapped ``load_partition`` per month, and the canteen's partitions
+  ran on both workers (``task_instance.hostname`` per map index);
+* the meters' partitions ran one after another (each day judged against the previous day as
+  loaded);
+* every file was loaded exactly once, and the one merged result (``load``'s XCom and its one asset
+  event) adds up every partition: rows read = loaded + quarantined + duplicates, as in the
+  warehouse's reconciliation.
+
 Server pass only (marker ``server_only``); about 1-2.5 minutes on 2 cores.
 """
 
@@ -24,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.distributed import Cluster
+from campus_logistics_tools.cluster import Cluster
 
 pytestmark = [pytest.mark.server_only, pytest.mark.slow]
 
@@ -51,14 +62,18 @@ def _run_state(cluster: Cluster, dag_id: str, run_id: str) -> str | None:
     return state if state in TERMINAL else None
 
 
-def _task_instance(cluster: Cluster, dag_id: str, run_id: str, task_id: str) -> dict:
-    r = cluster.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+def _ti_path(task_id: str, map_index: int = -1) -> str:
+    return task_id if map_index < 0 else f"{task_id}/{map_index}"
+
+
+def _task_instance(cluster: Cluster, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict:
+    r = cluster.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{_ti_path(task_id, map_index)}")
     r.raise_for_status()
     return r.json()
 
 
-def _tries(cluster: Cluster, dag_id: str, run_id: str, task_id: str) -> list[dict]:
-    r = cluster.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries")
+def _tries(cluster: Cluster, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[dict]:
+    r = cluster.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{_ti_path(task_id, map_index)}/tries")
     r.raise_for_status()
     return sorted(r.json()["task_instances"], key=lambda t: t["try_number"])
 
@@ -114,7 +129,8 @@ def test_feeds_and_kpis_on_celery_workers_survive_a_killed_worker(server_url, tm
 
         # The canteen load is inside its first file's transaction once the flag is gone.
         _wait(lambda: not flag.exists(), 90, "the canteen load to reach its commit", cluster)
-        held = _task_instance(cluster, "feed_canteen", runs["feed_canteen"], "load")
+        # three days of January: one partition
+        held = _task_instance(cluster, "feed_canteen", runs["feed_canteen"], "load_partition", 0)
         assert held["state"] == "running", held
         victim = held["hostname"]
         assert victim in ("w1", "w2"), f"task_instance.hostname should name the worker, got {victim!r}"
@@ -138,7 +154,7 @@ def test_feeds_and_kpis_on_celery_workers_survive_a_killed_worker(server_url, tm
         assert _wait(lambda: _run_state(cluster, "kpi", kpi_run), 120, "kpi to finish", cluster) == "success"
 
         # The canteen load: try 1 died with its worker, try 2 succeeded on the other one.
-        tries = _tries(cluster, "feed_canteen", runs["feed_canteen"], "load")
+        tries = _tries(cluster, "feed_canteen", runs["feed_canteen"], "load_partition", 0)
         assert [t["try_number"] for t in tries] == [1, 2], tries
         assert tries[0]["hostname"] == victim and tries[0]["state"] == "failed", tries[0]
         assert tries[1]["hostname"] == survivor and tries[1]["state"] == "success", tries[1]
@@ -149,7 +165,7 @@ def test_feeds_and_kpis_on_celery_workers_survive_a_killed_worker(server_url, tm
             r.raise_for_status()
             for ti in r.json()["task_instances"]:
                 assert ti["state"] == "success", ti
-                for t in _tries(cluster, dag_id, run_id, ti["task_id"]):
+                for t in _tries(cluster, dag_id, run_id, ti["task_id"], ti["map_index"]):
                     hosts.setdefault(t["hostname"], set()).add(f"{dag_id}.{t['task_id']}#{t['try_number']}")
         assert set(hosts) == {"w1", "w2"}, hosts
 
@@ -185,5 +201,91 @@ def test_feeds_and_kpis_on_celery_workers_survive_a_killed_worker(server_url, tm
               f"canteen/meter/work-order rows {canteen_rows}/{meter_rows}/{order_rows}, "
               f"KPI rows per day {kpi_days}; tasks per worker "
               + ", ".join(f"{h}: {len(v)}" for h, v in sorted(hosts.items())))
+    finally:
+        cluster.close()
+
+
+QUARTER = ("2001-01-01", "2001-03-31")  # 90 days: January, February, March
+
+
+def _mapped(cluster: Cluster, dag_id: str, run_id: str, task_id: str) -> list[dict]:
+    r = cluster.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/listMapped")
+    r.raise_for_status()
+    return sorted(r.json()["task_instances"], key=lambda t: t["map_index"])
+
+
+def _xcom(cluster: Cluster, dag_id: str, run_id: str, task_id: str):
+    import json
+
+    r = cluster.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
+                    params={"deserialize": "true"})
+    r.raise_for_status()
+    value = r.json()["value"]
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_a_quarter_backfill_is_loaded_by_both_workers(server_url, tmp_path):
+    import psycopg
+
+    started = time.monotonic()
+    landing = tmp_path / "landing"
+    subprocess.run([sys.executable, "-m", "campus_logistics", "generate", "--scenario", "seed", "--out", str(landing)],
+                   check=True, capture_output=True)
+    # one task slot per worker: a worker busy with a partition takes no other, so the next goes to
+    # the other worker
+    cluster = Cluster(server_url, tmp_path, landing, worker_concurrency=1,
+                      extra_env={"CAMPUS_LOGISTICS_TASK_RETRIES": "0"})
+    try:
+        cluster.up(workers=("w1", "w2"))
+        up_at = time.monotonic()
+        _wait(lambda: all(cluster.api("GET", f"/dags/{d}").status_code == 200 for d in ("feed_canteen", "feed_meters")),
+              60, "the DAG processor to serialise the DAGs", cluster)
+        conf = {"start": QUARTER[0], "end": QUARTER[1]}
+        runs = {d: _trigger(cluster, d, conf) for d in ("feed_canteen", "feed_meters")}
+        states = {d: _wait(lambda d=d, r=r: _run_state(cluster, d, r), 480, f"{d} to finish", cluster)
+                  for d, r in runs.items()}
+        assert states == {d: "success" for d in runs}, states
+        done_at = time.monotonic()
+
+        months = [("2001-01-01", "2001-01-31"), ("2001-02-01", "2001-02-28"), ("2001-03-01", "2001-03-31")]
+        parts = {d: _mapped(cluster, d, r, "load_partition") for d, r in runs.items()}
+        for d, tis in parts.items():
+            assert [t["map_index"] for t in tis] == [0, 1, 2], tis
+            assert all(t["state"] == "success" for t in tis), tis
+            assert _xcom(cluster, d, runs[d], "partitions") == [{"start": a, "end": b} for a, b in months]
+        by_index = {t["map_index"]: t["hostname"] for t in parts["feed_canteen"]}
+        assert set(by_index.values()) == {"w1", "w2"}, f"one range, both workers: {by_index}"
+        # meters: one partition at a time, in date order (a day needs the previous one committed)
+        m = parts["feed_meters"]
+        for before, after in zip(m, m[1:]):
+            assert after["start_date"] >= before["end_date"], (before, after)
+
+        with psycopg.connect(cluster.warehouse_url) as conn:
+            q = lambda sql, *a: conn.execute(sql, a).fetchall()  # noqa: E731
+            for feed, table in (("canteen", "core.canteen_txn"), ("meters", "core.meter_reading")):
+                load = _xcom(cluster, f"feed_{feed}", runs[f"feed_{feed}"], "load")
+                recon = q("""SELECT count(*), sum(rows_read), sum(rows_loaded), sum(rows_quarantined),
+                                    sum(rows_duplicate) FROM quality.file_reconciliation WHERE feed = %s""", feed)[0]
+                history = dict(q("""SELECT file, count(*) FROM quality.file_reconciliation_history WHERE feed = %s
+                                    GROUP BY file""", feed))
+                assert len(history) == 90 and set(history.values()) == {1}, history  # each file once
+                t = load["totals"]
+                assert (t["files"], t["rows_read"], t["rows_loaded"], t["rows_quarantined"], t["rows_duplicate"]) \
+                    == tuple(int(x) for x in recon), (t, recon)
+                assert t["rows_read"] == t["rows_loaded"] + t["rows_quarantined"] + t["rows_duplicate"]
+                assert load["partitions"] == 3 and load["rejected"] == []
+                (in_core,) = q(f"SELECT count(*) FROM {table}")[0]
+                if feed == "canteen":
+                    assert in_core == t["rows_loaded"]
+                assert load["affected_days"][0] <= "2001-01-01" and load["affected_days"][-1] >= "2001-03-31"
+                # one asset event for the run, carrying the days of every partition
+                r = cluster.api("GET", "/assets/events", params={"source_dag_id": f"feed_{feed}",
+                                                                 "source_run_id": runs[f"feed_{feed}"]})
+                r.raise_for_status()
+                events = r.json()["asset_events"]
+                assert len(events) == 1 and events[0]["extra"]["days"] == load["affected_days"], events
+        print(f"\nquarter backfill: up {up_at - started:.1f} s, canteen + meters loaded in {done_at - up_at:.1f} s; "
+              f"canteen partitions by worker {by_index}; meters partitions "
+              + ", ".join(f"{t['map_index']}@{t['hostname']}" for t in m))
     finally:
         cluster.close()

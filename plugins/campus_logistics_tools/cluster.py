@@ -6,7 +6,9 @@ PostgreSQL server (a fresh metadata database and a fresh warehouse database) and
 number nobody else is using). Every process runs from the project's own venv with an environment
 built here from scratch: nothing leaks in from the test session or the developer's shell.
 
-Used by ``tests/dags/test_distributed_celery.py``; see that module for what the test proves.
+Used by ``tests/dags/test_distributed_celery.py`` (see that module for what the test proves) and
+by the bench's backfill section (``bench.backfill_quarter``: the same range with 1 and with 2
+workers).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 SIMPLE_AUTH = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
@@ -124,6 +126,7 @@ class Cluster:
     extra_env: dict[str, str] = field(default_factory=dict)
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
+    worker_concurrency: int = 2  # task slots per Celery worker
 
     def __post_init__(self) -> None:
         tag = uuid.uuid4().hex[:10]
@@ -200,7 +203,7 @@ class Cluster:
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__CELERY__BROKER_URL": f"redis://{self.redis_host}:{self.redis_port}/{self.redis_db}",
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + with_db(self.pg_admin_url, self.meta_db),
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
             # Fast scheduling for a short test: a killed worker's task is declared dead after 15 s
             # without heartbeat (production: 300 s), checked every 2 s.
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
@@ -232,11 +235,11 @@ class Cluster:
         self.procs[name] = proc
         return proc
 
-    def start_worker(self, name: str, concurrency: int = 2) -> Proc:
+    def start_worker(self, name: str, concurrency: int | None = None) -> Proc:
         # --skip-serve-logs: two workers on one host would clash on the log server port; the API
         # server reads the task logs from the shared AIRFLOW_HOME/logs instead.
         return self.start(name, "celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency",
-                          str(concurrency), "--skip-serve-logs", CAMPUS_LOGISTICS_WORKER_NAME=name)
+                          str(concurrency or self.worker_concurrency), "--skip-serve-logs", CAMPUS_LOGISTICS_WORKER_NAME=name)
 
     def kill(self, name: str) -> None:
         """SIGKILL a component with every process under it (the worker and the tasks it runs), as
