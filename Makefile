@@ -55,10 +55,10 @@ browser:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check plugins dags tests
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(PY) -m pytest -q -m "not server_only" $(PYTEST_ARGS)
 
-test-server: $(STAMP)
+test-server: $(STAMP) lint
 	CAMPUS_LOGISTICS_TEST_PG_URL=$(PG_SERVER_URL) $(PY) -m pytest -q -m "not embedded_only" $(PYTEST_ARGS)
 
 ci: test test-server

@@ -50,7 +50,7 @@ def machine_info(url: str) -> dict:
     info = {"python": platform.python_version(), "platform": platform.platform(), "cores": os.cpu_count()}
     try:
         with open("/proc/cpuinfo") as f:
-            info["cpu"] = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "?")
+            info["cpu"] = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
         with open("/proc/meminfo") as f:
             info["memory_gib"] = round(int(f.readline().split()[1]) / 1024 / 1024, 1)
     except OSError:  # not Linux: the report says "?" for CPU and memory
@@ -570,9 +570,9 @@ def write_report(results: dict, out: Path) -> None:
                      f"`python -m campus_logistics run`: **{results['big_day_s']:.1f} s**")
     k = results.get("kpi")
     if k:
-        lines += ["", f"## KPI recompute at big-university scale", "",
+        lines += ["", "## KPI recompute at big-university scale", "",
                   f"{k['loaded_days']} days of the big university loaded through the feeds"
-                  + (f"; for the year, that month replicated server-side into twelve (rows: "
+                  + ("; for the year, that month replicated server-side into twelve (rows: "
                      + ", ".join(f"{t} {n:,}" for t, n in k["year_rows"].items()) + ")" if k.get("year_rows") else "")
                   + ". Every KPI group, every grain of the periods (days, months, the year).", "",
                   "| periods | days | seconds (min / median / max) |", "|---|---|---|"]
