@@ -4,8 +4,6 @@ from campus_logistics.dag_factory import feed_dag
 
 dag = feed_dag(
     "canteen",
-    cron="0 0 * * *",
-    cadence_tag="daily",
     description="一卡通消费流水 Canteen transactions: daily campus-card POS export → checked → warehouse",
     doc_md="""
 ### Canteen transactions (一卡通消费流水)

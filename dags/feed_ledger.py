@@ -4,8 +4,6 @@ from campus_logistics.dag_factory import feed_dag
 
 dag = feed_dag(
     "ledger",
-    cron="0 0 1 * *",
-    cadence_tag="monthly",
     description="后勤服务中心二级财务 Centre ledger: monthly → checked → warehouse",
     doc_md="""
 ### Centre ledger (后勤服务中心二级财务)

@@ -4,8 +4,6 @@ from campus_logistics.dag_factory import feed_dag
 
 dag = feed_dag(
     "meters",
-    cron="0 0 * * *",
-    cadence_tag="daily",
     description="能耗监测 Meter readings: daily → checked → warehouse",
     doc_md="""
 ### Meter readings (能耗监测平台)

@@ -4,8 +4,6 @@ from campus_logistics.dag_factory import feed_dag
 
 dag = feed_dag(
     "staff",
-    cron="0 0 1 * *",
-    cadence_tag="monthly",
     description="人员花名册 HR roster: monthly → checked → warehouse",
     doc_md="""
 ### HR roster (人员花名册)

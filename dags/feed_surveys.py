@@ -4,8 +4,6 @@ from campus_logistics.dag_factory import feed_dag
 
 dag = feed_dag(
     "surveys",
-    cron="0 0 * * *",
-    cadence_tag="wave",
     description="满意度测评 Satisfaction surveys: per wave → checked → warehouse",
     doc_md="""
 ### Satisfaction survey waves (满意度测评)

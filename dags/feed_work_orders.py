@@ -4,8 +4,6 @@ from campus_logistics.dag_factory import feed_dag
 
 dag = feed_dag(
     "work_orders",
-    cron="0 0 * * *",
-    cadence_tag="daily",
     description="报修工单 Repair tickets: daily → checked → warehouse",
     doc_md="""
 ### Repair and service tickets (报修工单)

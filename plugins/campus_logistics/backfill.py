@@ -11,7 +11,7 @@ monthly feed is never split finer than by month). Two loads of the same file —
 overlapping ranges, or a retried partition beside the one it replaces — serialise on the
 transaction-scoped advisory lock on (feed, file), and a file loaded again replaces itself.
 
-Feeds whose files depend on the previous period (``SEQUENTIAL_FEEDS``): a meters day is judged
+Feeds whose files depend on the previous period (``FeedSpec.sequential``): a meters day is judged
 against the previous day's last readings, read from the warehouse when that day is loaded. Two
 partitions in parallel would each see the other's boundary day as "not loaded" (neither has
 committed), so the later month's first day would be judged against the landing file instead and
@@ -30,9 +30,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+
 UNITS = ("month", "week", "none")
 DEFAULT_UNIT = "month"
-SEQUENTIAL_FEEDS = frozenset({"meters"})
 TOTAL_KEYS = ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")
 
 
@@ -72,7 +72,7 @@ def partition_files(feed, landing, parts: list[dict]) -> list[list[str]]:
     """The names of the files (present or missing) each partition of ``feed`` loads."""
     out = []
     for p in parts:
-        found, missing = feed.files(landing, _day(p["start"]), _day(p["end"]))
+        found, missing = feed.spec.files(landing, _day(p["start"]), _day(p["end"]))
         out.append(sorted([lf.name for lf in found] + list(missing)))
     return out
 
@@ -82,13 +82,13 @@ def load_partition(feed: str, spec: dict, part: dict, *, run_id: str) -> dict:
     so that ``merge`` reports them as ranges across partitions, not one range per partition."""
     from pathlib import Path
 
-    from .feeds import get_feed
     from .pipeline import bounded_result, run_feed
+    from .registry import SPECS
 
     start, end = _day(part["start"]), _day(part["end"])
     result = run_feed(feed, spec["landing"], start, end, run_id=run_id, allow_missing=True,
                       replace_reference=spec.get("replace_reference", True)).as_dict()
-    result["missing"] = get_feed(feed).files(Path(spec["landing"]), start, end)[1]
+    result["missing"] = SPECS[feed].files(Path(spec["landing"]), start, end)[1]
     return bounded_result(result)
 
 
@@ -127,12 +127,12 @@ def merge(feed: str, spec: dict, results: list[dict], *, landing=None) -> dict:
             omitted[key] += r.get(f"{key}_omitted") or 0
     missing_rejected = []
     if missing:
-        from .feeds import get_feed
         from .pipeline import missing_rejections
+        from .registry import SPECS
 
         missing_rejected = [{"file": e.file, "rule": e.rule, "detail": e.detail, "rows_read": e.rows_read,
                              "rows_bad": e.rows_bad, "message": str(e)}
-                            for e in missing_rejections(get_feed(feed), Path(landing or spec["landing"]),
+                            for e in missing_rejections(SPECS[feed], Path(landing or spec["landing"]),
                                                         sorted(missing))]
     merged = {"feed": feed, "start": spec["start"], "end": spec["end"], "partitions": len(results),
               "files": files, "affected_days": sorted(days), "ref_reloaded": ref_reloaded,

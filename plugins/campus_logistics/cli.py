@@ -158,9 +158,9 @@ def _print_warnings(feed: str, load: dict) -> None:
 
 
 def _folder(feed: str) -> str:
-    from .feeds import get_feed
+    from .registry import SPECS
 
-    return get_feed(feed).folder
+    return SPECS[feed].folder
 
 
 def cmd_generate(args) -> int:

@@ -29,8 +29,9 @@ from __future__ import annotations
 import functools
 from datetime import timedelta
 
-from campus_logistics.backfill import DEFAULT_UNIT, SEQUENTIAL_FEEDS, UNITS, partitions
+from campus_logistics.backfill import DEFAULT_UNIT, UNITS, partitions
 
+from .registry import SPECS
 from .settings import TIME_ZONE, current
 
 OWNER = "data-office"
@@ -86,6 +87,21 @@ those days). One run at a time, so two recomputes never race on the same periods
 (state *queued*) while the previous one is running.
 """,
 }
+
+
+def spec_doc(spec) -> str:
+    """The feed's spec as the DAG's docs show it."""
+    lines = [f"\n#### Spec\n* files: `{spec.folder}/{spec.name_pattern}` ({spec.format}"
+             + (f", {spec.encoding.upper()}" if spec.format == "csv" else "") + f"), schedule `{spec.cron}`"]
+    if spec.columns:
+        kinds = dict(spec.types)
+        lines.append("* columns: " + ", ".join(f"`{c}`" + (f" ({kinds[c]})" if c in kinds else "") for c in spec.columns))
+    if spec.duplicate_key:
+        lines.append(f"* one row per {', '.join(spec.duplicate_key)}: identical repeats collapse, differing ones "
+                     f"are quarantined (`{spec.duplicate_conflict}`)")
+    if spec.publish_sql:
+        lines.append(f"* published by `include/sql/publish/{spec.publish_sql}`")
+    return "\n".join(lines) + "\n"
 
 
 def on_task_failure(context) -> None:
@@ -151,13 +167,15 @@ def _checked_run_params(context, start: str, end: str, manual: bool) -> dict:
     return {"landing": str(resolved), "replace_reference": explicit or is_default_landing(resolved)}
 
 
-def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, description: str | None = None,
-             start_date=None):
-    """A feed DAG: interval → partitions → load_partition (mapped) → load → check."""
+def feed_dag(feed: str, *, doc_md: str, description: str | None = None, start_date=None):
+    """A feed DAG: interval → partitions → load_partition (mapped) → load → check; its schedule and
+    cadence are the feed's spec's (``registry.SPECS``)."""
     import pendulum
     from airflow.sdk import DAG, Asset, Param, task
     from airflow.timetables.interval import CronDataIntervalTimetable
 
+    spec = SPECS[feed]
+    cron, cadence_tag = spec.cron, spec.cadence_tag
     asset = Asset(feed_asset_uri(feed), extra={"feed": feed})
     with DAG(
         dag_id=f"feed_{feed}",
@@ -168,7 +186,7 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, description
         default_args=DEFAULT_ARGS,
         tags=["campus-logistics", "feed", cadence_tag],
         description=description,
-        doc_md=doc_md + UNPAUSE_DOC[cadence_tag],
+        doc_md=doc_md + spec_doc(spec) + UNPAUSE_DOC[cadence_tag],
         params={
             "start": Param(None, type=["null", "string"], format="date",
                            description="first day to load (manual runs); default: the data interval"),
@@ -199,7 +217,7 @@ def feed_dag(feed: str, *, cron: str, cadence_tag: str, doc_md: str, description
             return partitions(spec["start"], spec["end"], unit=spec["partition"], manual=spec["manual"],
                               cadence="month" if cadence_tag == "monthly" else "day")
 
-        @task(task_id="load_partition", max_active_tis_per_dagrun=1 if feed in SEQUENTIAL_FEEDS else None)
+        @task(task_id="load_partition", max_active_tis_per_dagrun=1 if spec.sequential else None)
         def load_partition(spec: dict, part: dict, **context) -> dict:
             from campus_logistics.backfill import load_partition as run
 

@@ -25,14 +25,14 @@ UNEXPECTED_NAME = "unexpected_file_name"
 MAX_LISTED = 20  # warnings carried in a run result (XCom); the table holds them all
 
 
-def unexpected_files(feed, landing: str | Path) -> list[str]:
+def unexpected_files(spec, landing: str | Path) -> list[str]:
     """Names in the feed's folder that are not the feed's file pattern (sub-folders aside)."""
-    folder = Path(landing) / feed.folder
+    folder = Path(landing) / spec.folder
     if not folder.is_dir():
         return []
     with os.scandir(folder) as entries:
         return sorted(e.name for e in entries
-                      if not e.is_dir(follow_symlinks=False) and not feed._pattern.match(e.name))
+                      if not e.is_dir(follow_symlinks=False) and not spec.pattern.match(e.name))
 
 
 def unexpected_ref_files(landing: str | Path) -> list[str]:
@@ -62,7 +62,7 @@ def record_file_warnings(conn, feed, outcomes, strays: list[str], run_id: str | 
             found.append((outcome.file, SAME_CONTENT,
                           f"its content is byte for byte that of {', '.join(twins)} (the same file delivered again "
                           f"under another name?); its rows count as duplicates of that file's"))
-    pattern = _pattern_text(feed)
+    pattern = feed.name_pattern
     found += [(name, UNEXPECTED_NAME, f"the name is not the feed's pattern {pattern}: the file is not loaded "
                                       "(a stray copy? rename it to load it, or remove it)") for name in strays]
     _replace(conn, feed.name, found, run_id)
@@ -84,11 +84,6 @@ def _replace(conn, feed_name: str, found: list[tuple[str, str, str]], run_id: st
                    warned_at = EXCLUDED.warned_at""",
             (feed_name, file, code, detail, run_id),
         )
-
-
-def _pattern_text(feed) -> str:
-    stamp = {"day": "YYYYMMDD", "month": "YYYYMM", "wave": "YYYYMMDD"}[feed.cadence]
-    return f"{feed.prefix}{stamp}{feed.suffix}"
 
 
 def listed(warnings: list[dict]) -> list[dict]:

@@ -16,3 +16,7 @@ KPI_SQL_DIR = SQL_DIR / "kpi"
 
 def kpi_sql(name: str) -> str:
     return (KPI_SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+PUBLISH_SQL_DIR = SQL_DIR / "publish"
+

@@ -16,8 +16,8 @@ import pendulum
 
 from .errors import FeedRunFailed, FileRejected
 from .feeds import get_feed
-from .feeds.base import LoadEnv
-from .loading import record_validation
+from .load.publish import record_validation
+from .load.runner import LoadEnv, load_files
 from .migrations import migrate
 from .pseudonym import pseudonymiser, verify_key
 from .reference import concerns, load_reference
@@ -71,47 +71,47 @@ def bounded_result(result: dict, limit: int = XCOM_MAX_ENTRIES) -> dict:
     return out
 
 
-def missing_ranges(feed, names: list[str]) -> list[tuple[list[str], str]]:
+def missing_ranges(spec, names: list[str]) -> list[tuple[list[str], str]]:
     """Missing files grouped into runs of consecutive periods: ``(names, "first…last (n days)")``."""
     groups: list[list[tuple[date, str]]] = []
     for name in names:
-        period = feed.period_of(name)
+        period = spec.period_of(name)
         prev = groups[-1][-1][0] if groups else None
-        if period and prev and _next_period(feed, prev) == period:
+        if period and prev and _next_period(spec, prev) == period:
             groups[-1].append((period, name))
         else:
             groups.append([(period, name)])
-    unit = "months" if feed.cadence == "month" else "days"
+    unit = "months" if spec.cadence == "month" else "days"
     out = []
     for g in groups:
         lo, hi = g[0][0], g[-1][0]
-        label = (f"{_period_text(feed, lo)}…{_period_text(feed, hi)} ({len(g)} {unit})" if lo and len(g) > 1
+        label = (f"{_period_text(spec, lo)}…{_period_text(spec, hi)} ({len(g)} {unit})" if lo and len(g) > 1
                  else g[0][1])
         out.append(([n for _, n in g], label))
     return out
 
 
-def _next_period(feed, d: date) -> date:
+def _next_period(spec, d: date) -> date:
     from datetime import timedelta
 
-    if feed.cadence == "month":
+    if spec.cadence == "month":
         return date(d.year + d.month // 12, d.month % 12 + 1, 1)
     return d + timedelta(days=1)
 
 
-def _period_text(feed, d: date) -> str:
-    return d.strftime("%Y-%m") if feed.cadence == "month" else d.isoformat()
+def _period_text(spec, d: date) -> str:
+    return d.strftime("%Y-%m") if spec.cadence == "month" else d.isoformat()
 
 
-def missing_rejections(feed, landing: Path, names: list[str]) -> list[FileRejected]:
+def missing_rejections(spec, landing: Path, names: list[str]) -> list[FileRejected]:
     """One ``file_present`` rejection per run of consecutive missing files, not one per file."""
-    where = f"expected in {Path(landing) / feed.folder} for the run's interval but not found"
+    where = f"expected in {Path(landing) / spec.folder} for the run's interval but not found"
     out = []
-    for group, label in missing_ranges(feed, names):
+    for group, label in missing_ranges(spec, names):
         if len(group) == 1:
-            out.append(FileRejected(feed.name, group[0], "file_present", where))
+            out.append(FileRejected(spec.name, group[0], "file_present", where))
         else:
-            out.append(FileRejected(feed.name, f"{group[0]}…{group[-1]}", "file_present",
+            out.append(FileRejected(spec.name, f"{group[0]}…{group[-1]}", "file_present",
                                     f"{label}: {len(group)} files {where}"))
     return out
 
@@ -133,12 +133,12 @@ def _publish_data_docs(feed_name: str, run_id: str, pseudo) -> None:
         log.warning("Data Docs for %s (run %s) could not be built", feed_name, run_id, exc_info=True)
 
 
-def _file_warnings(url: str, feed, landing: Path, outcomes, run_id: str) -> list[dict]:
+def _file_warnings(url: str, spec, landing: Path, outcomes, run_id: str) -> list[dict]:
     """Record the run's file warnings (a file delivered again under another name, a stray name)."""
     from .file_warnings import listed, record_file_warnings, unexpected_files, unexpected_ref_files
 
     with connect(url) as conn:
-        return listed(record_file_warnings(conn, feed, outcomes, unexpected_files(feed, landing), run_id,
+        return listed(record_file_warnings(conn, spec, outcomes, unexpected_files(spec, landing), run_id,
                                            unexpected_ref_files(landing)))
 
 
@@ -183,11 +183,11 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
             _record_ref_results(url, ref_rejected + [exc], run_id)
         raise
     _record_ref_results(url, ref_rejected, run_id)
-    files, missing = feed.files(landing, start, end)
+    files, missing = feed.spec.files(landing, start, end)
     env = LoadEnv(url=url, run_id=run_id, pseudonymise=pseudo, today=today)
-    outcomes, rejected = feed.load_files(files, env)
+    outcomes, rejected = load_files(feed, files, env)
     _publish_data_docs(feed_name, run_id, pseudo)
-    result.warnings = _file_warnings(url, feed, landing, outcomes, run_id)
+    result.warnings = _file_warnings(url, feed.spec, landing, outcomes, run_id)
     affected: set[date] = set()
     for outcome in outcomes:
         affected |= outcome.affected_days
@@ -201,7 +201,7 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
                               {"rows_read": exc.rows_read, "rows_failing": exc.rows_bad},
                               {exc.rule: exc.detail}, run_id)
     if missing and not allow_missing:
-        rejected.extend(missing_rejections(feed, landing, missing))
+        rejected.extend(missing_rejections(feed.spec, landing, missing))
     # a refused ref file this feed uses fails its run too (it loaded with the reference data in force)
     rejected.extend(FileRejected(feed_name, f"ref/{e.file}", e.rule, e.detail, rows_read=e.rows_read,
                                  rows_bad=e.rows_bad) for e in ref_rejected if concerns(e.file, feed_name))

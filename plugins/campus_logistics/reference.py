@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import FileRejected, shown
-from .loading import content_checksum, open_landed
+from .load.read import content_checksum, open_landed
 
 UNIT_STAGES = ("big_entity", "small_entity", "no_entity")
 

@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from .errors import ConfigurationError, FileRejected
-from .loading import open_landed
+from .load.read import open_landed
 from .pseudonym import Pseudonymiser
 from .warehouse import connect
 

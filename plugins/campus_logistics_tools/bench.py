@@ -417,11 +417,13 @@ def backfill_once(admin_url: str, landing: Path, start: date, end: date, workers
     workers of one task slot each; seconds from the triggers until the last run ended."""
     import httpx
 
+    from campus_logistics.registry import SPECS
+
     from .cluster import Cluster
 
     cluster = Cluster(admin_url, workdir, landing, worker_concurrency=1,
                       extra_env={"CAMPUS_LOGISTICS_TASK_RETRIES": "0"})
-    feeds = [f for f in ("canteen", "meters", "work_orders", "staff", "ledger", "surveys") if (landing / f).is_dir()]
+    feeds = [f for f, spec in SPECS.items() if (landing / spec.folder).is_dir()]
     dags = [f"feed_{f}" for f in feeds]
     try:
         cluster.up(workers=tuple(f"w{i + 1}" for i in range(workers)), timeout=300)

@@ -149,7 +149,7 @@ def test_missing_monthly_files_are_summarised_as_month_ranges():
     from campus_logistics.feeds import get_feed
     from campus_logistics.pipeline import missing_ranges
 
-    staff = get_feed("staff")
+    staff = get_feed("staff").spec
     names = [staff.expected_name(date(2001, m, 1)) for m in (1, 2, 3, 5, 11, 12)] + \
         [staff.expected_name(date(2002, 1, 1))]
     assert [label for _, label in missing_ranges(staff, names)] == [

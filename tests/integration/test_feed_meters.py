@@ -24,9 +24,10 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from campus_logistics.feeds import base
-from campus_logistics.feeds.base import Feed
+from campus_logistics import pipeline
 from campus_logistics.feeds.meters import MetersFeed
+from campus_logistics.load import read as base
+from campus_logistics.load import runner
 from campus_logistics.kpis.compute import recompute
 from campus_logistics.pipeline import run_feed
 from tests.conftest import drop_database, new_database
@@ -512,6 +513,18 @@ def _messy_scenario(landing):
     ])
 
 
+def _one_by_one(feed, files, env):
+    """Each file through ``runner.load_file`` (the path re-judging a day takes), one transaction each."""
+    with env.connect() as conn:
+        ref = feed.reference(conn)
+    outcomes = []
+    for lf in files:
+        with env.connect() as conn:
+            ctx = runner.LoadContext(run_id=env.run_id, conn=conn, pseudonymise=env.pseudonymise, today=env.today)
+            outcomes.append(runner.load_file(feed, lf, ref, ctx))
+    return outcomes, []
+
+
 def test_validation_windows_load_like_one_file_at_a_time(landing, sql, second_warehouse, third_warehouse,
                                                          monkeypatch):
     """Rows of several files validated in one window, a file streamed over several windows, and
@@ -535,8 +548,8 @@ def test_validation_windows_load_like_one_file_at_a_time(landing, sql, second_wa
         _load(landing, D1, D3, url=second_warehouse)
     assert snapshot(_sql_on(second_warehouse)) == together
 
-    with monkeypatch.context() as m:             # the per-file path: load_file in the file's transaction
-        m.setattr(MetersFeed, "load_files", Feed.load_files)
+    with monkeypatch.context() as m:             # the per-file path: runner.load_file in the file's transaction
+        m.setattr(pipeline, "load_files", _one_by_one)
         _load(landing, D1, D3, url=third_warehouse)
     assert snapshot(_sql_on(third_warehouse)) == together
 

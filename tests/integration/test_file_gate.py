@@ -214,7 +214,7 @@ def test_symlinked_reference_folder_is_refused(landing, warehouse, tmp_path):
 @pytest.mark.parametrize("feed", CSV_FEEDS)
 def test_file_rewritten_while_loading_stores_the_checksum_of_what_was_loaded(feed, landing, warehouse, sql,
                                                                               monkeypatch):
-    import campus_logistics.feeds.base as base
+    import campus_logistics.load.read as base
 
     path = FEEDS[feed][0](landing)
     before = path.read_bytes()

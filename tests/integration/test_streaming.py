@@ -17,7 +17,7 @@ pytestmark = pytest.mark.embedded_only  # server-independent: one pass
 
 
 def test_a_file_of_many_windows_loads_as_one_piece(landing, pg_admin_url, template_db, monkeypatch):
-    from campus_logistics.feeds import base
+    from campus_logistics.load import read as base
     from campus_logistics.feeds.canteen import CanteenFeed
     from campus_logistics.pipeline import run_feed
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.embedded_only  # needs no warehouse: one pass is enough
 def test_publish_builds_offline_pages_with_pseudonymised_values(tmp_path, monkeypatch):
     import pandas as pd
 
-    from campus_logistics import validation
+    from campus_logistics.load import validate as validation
     from campus_logistics.quality_docs import publish
     from campus_logistics.quality_docs.assets import external_assets
 
@@ -42,7 +42,7 @@ def test_publish_builds_offline_pages_with_pseudonymised_values(tmp_path, monkey
 def test_turned_off_builds_nothing_but_still_drains(tmp_path, monkeypatch):
     import pandas as pd
 
-    from campus_logistics import validation
+    from campus_logistics.load import validate as validation
     from campus_logistics.quality_docs import publish
 
     monkeypatch.setenv("CAMPUS_LOGISTICS_DATA_DOCS_DIR", str(tmp_path / "docs"))
@@ -60,7 +60,7 @@ def test_values_from_files_are_escaped_in_the_pages(tmp_path, monkeypatch):
     value set, which GX's templates escape themselves, is not escaped twice)."""
     import pandas as pd
 
-    from campus_logistics import validation
+    from campus_logistics.load import validate as validation
     from campus_logistics.quality_docs import publish
 
     payload = "<img src=x onerror=alert(1)></script><script>alert(2)</script>"
@@ -85,7 +85,7 @@ def test_batches_are_named_by_feed_and_source_file_without_the_newsletter(tmp_pa
     not ``<feed>-batch001`` / ``Data asset: None``; GX's newsletter footer is gone from every page."""
     import pandas as pd
 
-    from campus_logistics import validation
+    from campus_logistics.load import validate as validation
     from campus_logistics.quality_docs import publish
 
     monkeypatch.setenv("CAMPUS_LOGISTICS_DATA_DOCS_DIR", str(tmp_path / "docs"))

@@ -107,7 +107,7 @@ def test_every_task_of_the_dags_is_wrapped():
 
     from campus_logistics.dag_factory import feed_dag
 
-    dag = feed_dag("canteen", cron="0 0 * * *", cadence_tag="daily", doc_md="test")
+    dag = feed_dag("canteen", doc_md="test")
     assert {t.task_id for t in dag.tasks} == {"interval", "late", "partitions", "load_partition", "load", "check"}
     interval = dag.get_task("interval")
     with pytest.raises(AirflowFailException, match="range_order"):  # RunRejected: permanent

@@ -38,9 +38,9 @@ def due_at(day: date, hour: int) -> datetime:
 
 def missing_files(feed: str, landing: Path | str, start: date, end: date, now: datetime) -> tuple[list, list]:
     """(late, pending): expected files not in the landing directory, past and not yet past their due time."""
-    from ..feeds import get_feed
+    from ..registry import SPECS
 
-    f = get_feed(feed)
+    f = SPECS[feed]
     hour = due_hour(feed)
     _, missing = f.files(Path(landing), start, end)
     late, pending = [], []
@@ -91,9 +91,9 @@ def period_due_at(feed: str, name: str) -> datetime | None:
     file, the month's last day), Shanghai time; None for a file without a fixed period (waves)."""
     import calendar
 
-    from ..feeds import get_feed
+    from ..registry import SPECS
 
-    f = get_feed(feed)
+    f = SPECS[feed]
     period = f.period_of(name)
     if period is None or f.cadence not in ("day", "month"):
         return None

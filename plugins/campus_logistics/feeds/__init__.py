@@ -1,22 +1,18 @@
-"""The landing-zone feeds, one module each (see ``registry.FEED_CLASSES``)."""
+"""The landing-zone feeds' domain hooks, one module each (declared in ``registry.SPECS``)."""
 
 from __future__ import annotations
 
 from importlib import import_module
 
-from ..registry import FEED_CLASSES
-from .base import Feed, LandingFile, LoadContext
+from ..registry import SPECS
 
 
-def get_feed(name: str) -> Feed:
-    if name not in FEED_CLASSES:
-        raise KeyError(f"unknown feed {name!r}; known: {sorted(FEED_CLASSES)}")
-    module, cls = FEED_CLASSES[name].split(":")
+def get_feed(name: str):
+    """The feed's ``load.runner.Feed`` (its spec and domain hooks)."""
+    if name not in SPECS:
+        raise KeyError(f"unknown feed {name!r}; known: {sorted(SPECS)}")
+    module, cls = SPECS[name].feed_class.split(":")
     return getattr(import_module(f"{__name__}.{module}"), cls)()
 
 
-def all_feeds() -> dict[str, Feed]:
-    return {name: get_feed(name) for name in FEED_CLASSES}
-
-
-__all__ = ["Feed", "LandingFile", "LoadContext", "all_feeds", "get_feed"]
+__all__ = ["get_feed"]

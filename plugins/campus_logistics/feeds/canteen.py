@@ -14,13 +14,17 @@ import csv
 import pandas as pd
 
 from .. import limits
-from ..loading import FileOutcome, collapse_duplicates, copy_frame
+from ..load.audit import collapse_duplicates
+from ..load.publish import FileOutcome, run_publish_sql
+from ..load.read import LandingFile, nullify
+from ..load.runner import Feed, LoadContext
+from ..load.stage import copy_frame
+from ..load.validate import ROW, Rule
 from ..pseudonym import pseudonymise_fields
-from ..validation import ROW, Rule
-from .base import CsvReader, CsvSpec, LandingFile, LoadContext, nullify
-from .staged import StagedFeed
+from ..registry import SPECS
 
-COLUMNS = ["流水号", "卡号", "身份", "交易时间", "商户名称", "终端号", "交易金额", "交易类型", "原流水号"]
+SPEC = SPECS["canteen"]
+COLUMNS = list(SPEC.columns)
 HOLDER = {"学生": "student", "教职工": "staff", "其他": "other"}
 TXN_TYPE = {"消费": "purchase", "冲正": "reversal", "退款": "refund"}
 AMOUNT_RE = r"^-?[0-9]{1,10}(?:\.[0-9]{1,2})?$"  # ASCII digits only: \d also matches full-width ones
@@ -28,7 +32,6 @@ CARD_COL = COLUMNS.index("卡号")
 
 STAGE_COLUMNS = ["txn_id", "card_hash", "holder_type", "txn_time", "txn_date", "outlet_code", "unit_code",
                  "terminal", "amount_yuan", "txn_type", "orig_txn_id", "source_file", "run_id", "_line"]
-CONTENT = ["card_hash", "holder_type", "txn_time", "outlet_code", "terminal", "amount_yuan", "txn_type", "orig_txn_id"]
 
 
 def rules(outlet_names: list[str]) -> list[Rule]:
@@ -94,14 +97,8 @@ def _flag(ok: pd.Series, known: pd.Series) -> pd.Series:
     return pd.Series("no", index=ok.index, dtype="object").where(~ok.astype(bool), "yes").where(known.astype(bool), None)
 
 
-class CanteenFeed(StagedFeed):
-    name = "canteen"
-    folder = "canteen"
-    cadence = "day"
-    prefix = "canteen_"
-    suffix = ".csv"
-    spec = CsvSpec(COLUMNS, encoding="gb18030")
-    suite = "canteen"
+class CanteenFeed(Feed):
+    spec = SPEC
 
     def reference(self, conn) -> dict:
         """Known outlets: name -> (outlet_code, unit_code)."""
@@ -113,9 +110,6 @@ class CanteenFeed(StagedFeed):
 
     def rules_key(self, outlets) -> tuple:
         return tuple(sorted(outlets))
-
-    def open_reader(self, lf: LandingFile) -> CsvReader:
-        return CsvReader(self.name, lf, self.spec)
 
     def prepare(self, df: pd.DataFrame, lf: LandingFile, outlets) -> pd.DataFrame:
         df["_file_day"] = pd.Timestamp(lf.period)
@@ -141,43 +135,12 @@ class CanteenFeed(StagedFeed):
     def publish(self, cur, lf: LandingFile, outcome: FileOutcome, outlets, ctx: LoadContext) -> None:
         # ids other files loaded are found through core.canteen_txn_key: one index probe per staged
         # row instead of one per row and monthly partition
-        collapse_duplicates(cur, stage="_stage", core="core.canteen_txn", key="txn_id", content=CONTENT,
-                            file=lf.name, outcome=outcome, key_table="core.canteen_txn_key",
-                            partition_column="txn_date")
-        cur.execute("SELECT count(*) FROM _stage")
-        outcome.rows_loaded = cur.fetchone()[0]
-        # the days whose KPIs this file changes: its old and new rows, and the originals they reverse
-        cur.execute(
-            """SELECT DISTINCT d FROM (
-                   SELECT txn_date AS d FROM core.canteen_txn_key WHERE source_file = %(f)s
-                   UNION SELECT txn_date FROM _stage
-                   UNION SELECT o.txn_date FROM core.canteen_txn_key r
-                         JOIN core.canteen_txn_key o ON o.txn_id = r.orig_txn_id
-                         WHERE r.source_file = %(f)s AND r.orig_txn_id IS NOT NULL
-                   UNION SELECT o.txn_date FROM _stage r JOIN core.canteen_txn_key o ON o.txn_id = r.orig_txn_id
-                         WHERE r.orig_txn_id IS NOT NULL
-                   -- reversals/refunds other files loaded before their original: they move to its day
-                   -- (LATERAL … OFFSET 0 keeps these as one probe of the link index per row: without
-                   -- fresh statistics the planner would scan every link instead)
-                   UNION SELECT r.d FROM _stage o, LATERAL (SELECT k.txn_date AS d FROM core.canteen_txn_key k
-                         WHERE k.orig_txn_id = o.txn_id OFFSET 0) r
-                   UNION SELECT r.d FROM core.canteen_txn_key o, LATERAL (SELECT k.txn_date AS d
-                         FROM core.canteen_txn_key k WHERE k.orig_txn_id = o.txn_id OFFSET 0) r
-                         WHERE o.source_file = %(f)s
-               ) x""",
-            {"f": lf.name},
-        )
-        outcome.affected_days = {r[0] for r in cur.fetchall()}
-        cur.execute("DELETE FROM core.canteen_txn WHERE source_file = %s", (lf.name,))
-        cur.execute("DELETE FROM core.canteen_txn_key WHERE source_file = %s", (lf.name,))
-        cur.execute("SELECT core.ensure_canteen_partitions(min(txn_date), max(txn_date)) FROM _stage HAVING count(*) > 0")
-        cols = STAGE_COLUMNS[:-1]
-        # the run id is lineage: set on publish, not staged (a staged row quarantined as a duplicate
-        # conflict is stored whole, and a re-run must not change its record)
-        select = ", ".join("%s" if c == "run_id" else c for c in cols)
-        cur.execute(f"INSERT INTO core.canteen_txn ({', '.join(cols)}) SELECT {select} FROM _stage", (ctx.run_id,))
-        cur.execute("""INSERT INTO core.canteen_txn_key (txn_id, txn_date, source_file, txn_type, orig_txn_id)
-                       SELECT txn_id, txn_date, source_file, txn_type, orig_txn_id FROM _stage""")
+        collapse_duplicates(cur, stage="_stage", core="core.canteen_txn", key=SPEC.duplicate_key,
+                            content=SPEC.duplicate_content, file=lf.name, outcome=outcome,
+                            key_table="core.canteen_txn_key", partition_column="txn_date")
+        result = run_publish_sql(cur, SPEC, {"file": lf.name, "run_id": ctx.run_id})
+        [(outcome.rows_loaded,)] = result["rows_loaded"]
+        outcome.affected_days = {d for (d,) in result["affected_days"]}
 
 
 def _stage_frame(good: pd.DataFrame, lf: LandingFile, ctx: LoadContext, outlets: dict) -> pd.DataFrame:

@@ -43,12 +43,16 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import limits
-from ..loading import FileOutcome, copy_frame
-from ..validation import ROW, Rule
-from .base import CsvSpec, LandingFile, LoadContext, nullify
+from ..load.publish import FileOutcome, run_publish_sql
+from ..load.read import LandingFile, nullify
+from ..load.runner import LoadContext
+from ..load.stage import copy_frame
+from ..load.validate import ROW, Rule
+from ..registry import SPECS
 from .staff import MonthlyCsvFeed, enum_column, malformed_record, month_vs_file, parse_money, parse_month, within
 
-COLUMNS = ["month", "unit_code", "entry_type", "category", "amount_yuan", "funding_source", "memo"]
+SPEC = SPECS["ledger"]
+COLUMNS = list(SPEC.columns)
 ENTRY_TYPES = ["revenue", "cost", "capital_in", "capex"]
 FUNDING_SOURCES = ["school", "centre", "social"]
 CORE_COLUMNS = ["month", "source_line", "unit_code", "entry_type", "category", "amount_yuan", "funding_source",
@@ -87,11 +91,7 @@ def _prepare(df: pd.DataFrame) -> pd.DataFrame:
 
 
 class LedgerFeed(MonthlyCsvFeed):
-    name = "ledger"
-    folder = "ledger"
-    prefix = "ledger_"
-    spec = CsvSpec(COLUMNS, encoding="utf-8")
-    suite = "ledger"
+    spec = SPEC
 
     def rules(self, units) -> list[Rule]:
         return rules(sorted(units))
@@ -123,18 +123,9 @@ class LedgerFeed(MonthlyCsvFeed):
         return malformed_record(text, COLUMNS, None, ctx.pseudonymise)
 
     def publish(self, cur, lf: LandingFile, outcome: FileOutcome, units, ctx: LoadContext) -> None:
-        # identical lines are not duplicates here (two equal invoices are two entries): nothing collapses
-        cur.execute("SELECT count(*) FROM _stage")
-        outcome.rows_loaded = cur.fetchone()[0]
-        # this month, and every later loaded month: their cumulative social_capital_share moves
-        cur.execute(
-            """SELECT %(m)s::date UNION SELECT DISTINCT month FROM core.ledger_line WHERE month > %(m)s""",
-            {"m": lf.period},
-        )
-        outcome.affected_days = {r[0] for r in cur.fetchall()}
-        cur.execute("DELETE FROM core.ledger_line WHERE month = %s OR source_file = %s", (lf.period, lf.name))
-        cols = ", ".join(CORE_COLUMNS)
-        cur.execute(f"INSERT INTO core.ledger_line ({cols}) SELECT {cols} FROM _stage")
+        result = run_publish_sql(cur, SPEC, {"file": lf.name, "month": lf.period})
+        [(outcome.rows_loaded,)] = result["rows_loaded"]
+        outcome.affected_days = {m for (m,) in result["affected_days"]}
 
     def statistics(self, outcome: FileOutcome) -> dict:
         return {"rows_read": outcome.rows_read, "rows_loaded": outcome.rows_loaded,

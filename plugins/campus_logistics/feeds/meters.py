@@ -74,7 +74,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -82,19 +81,22 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from .. import limits
 from ..errors import FileRejected
-from ..loading import FileOutcome, create_quarantine, publish_quality, quarantine_rows, record_validation
+from ..load.audit import collapse_duplicates
+from ..load.publish import FileOutcome
+from ..load.read import CsvReader, LandingFile, nullify
+from ..load.runner import Feed, LoadContext, load_file
+from ..load.stage import QUARANTINE, copy_table, create_quarantine, quarantine_rows
+from ..load.validate import ROW, Rule, validator
+from ..registry import SPECS
 from ..settings import TIME_ZONE
-from ..validation import ROW, Rule, validator
-from .base import CsvReader, CsvSpec, LandingFile, LoadContext, nullify
-from .staged import StagedFeed
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["meter_id", "read_at", "reading", "status"]
+SPEC = SPECS["meters"]
+COLUMNS = list(SPEC.columns)
 STATUSES = ("ok", "estimated", "replaced")
 TZ = TIME_ZONE
 READING_RE = r"^\+?(?:[0-9]{1,15}(?:\.[0-9]{0,9})?|\.[0-9]{1,9})$"
@@ -102,6 +104,7 @@ _OFFSET_RE = r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
 _HAS_TIME_RE = r"^[0-9]{4}-?[0-9]{2}-?[0-9]{2}[Tt ][0-9]{2}"
 _SUB_MICRO_RE = r"(\.[0-9]{6})[0-9]+"
 FILE_DAY = "_file_day"
+SCRATCH = "_m_scratch"  # the quarantine of a previous day's file read (not loaded) for its last readings
 
 JUMP_FACTOR = 100          # a jump is ≥ 100 × the meter's normal hourly increase × hours
 JUMP_MIN_UNITS = 10        # … and ≥ 10 kWh / m³ after the multiplier
@@ -216,7 +219,6 @@ class Screen:
     bad: list[tuple[int, str, dict]] = field(default_factory=list)
     rows_read: int = 0
     checksum: str = ""  # of the bytes read
-    duplicates: int = 0
     rule_counts: dict[str, int] = field(default_factory=dict)
 
     def count(self, rule: str, n: int) -> None:
@@ -250,29 +252,30 @@ def malformed_record(text: str) -> dict:
     return {"fields": fields, "field_count": len(fields), "expected": len(COLUMNS)}
 
 
-def judge(parts: list[pd.DataFrame], meters: pd.DataFrame, anchor: pd.DataFrame, history: pd.DataFrame,
-          scr: Screen) -> pd.DataFrame:
+def judge(cur, parts: list[pd.DataFrame], meters: pd.DataFrame, anchor: pd.DataFrame, history: pd.DataFrame,
+          scr: Screen, outcome: FileOutcome, quarantine: str = QUARANTINE) -> pd.DataFrame:
     """A file's plausible readings: its row-rule-valid readings (``good_readings`` parts, in file
-    order) with duplicates collapsed and the sequence rules applied; rejections go to ``scr``."""
+    order) with duplicates collapsed (the audit: counted in ``outcome``, conflicts into ``quarantine``)
+    and the sequence rules applied (rejections go to ``scr``)."""
     good = pd.concat(parts, ignore_index=True) if parts else None
     if good is None or good.empty:
         return _empty_good()
-    good = _collapse_duplicates(good, scr)
+    good = collapse_readings(cur, good, outcome, quarantine)
     return _judge_sequence(good, meters, anchor, history, scr)
 
 
-def screen_file(feed: str, lf: LandingFile, meters: pd.DataFrame, anchor: pd.DataFrame,
+def screen_file(cur, feed: str, lf: LandingFile, meters: pd.DataFrame, anchor: pd.DataFrame,
                 history: pd.DataFrame) -> Screen:
     """Read and judge a day file on its own (raises FileRejected for a file-level failure); writes
-    nothing. The same rules as the feed's windowed load, for a file outside a run's window (the
-    previous day's file, or a file re-judged when its previous day changed).
+    nothing but a scratch quarantine. The same rules as the load, for the previous day's file when
+    that day is not loaded.
 
     ``meters``: meter_id, multiplier (float) from ref; ``anchor``: the previous day's last
     plausible reading per meter; ``history``: meter_id, rate_median, rate_samples of earlier days.
     """
     meter_ids = pd.Index(meters["meter_id"])
     check = validator("meters", ROW_RULES)
-    reader = CsvReader(feed, lf, CsvSpec(COLUMNS, encoding="utf-8"))
+    reader = CsvReader(feed, lf, SPEC)
     scr = Screen(good=pd.DataFrame())
     parts = []
     for df in reader.batches():
@@ -293,7 +296,10 @@ def screen_file(feed: str, lf: LandingFile, meters: pd.DataFrame, anchor: pd.Dat
         scr.count(rule, 1)
     scr.rows_read = reader.rows_read
     scr.checksum = reader.checksum
-    scr.good = judge(parts, meters, anchor, history, scr)
+    cur.execute(f"DROP TABLE IF EXISTS {SCRATCH}")
+    create_quarantine(cur, SCRATCH)
+    scr.good = judge(cur, parts, meters, anchor, history, scr, FileOutcome(feed, lf.name), SCRATCH)
+    cur.execute(f"DROP TABLE {SCRATCH}")
     return scr
 
 
@@ -304,9 +310,10 @@ def _empty_good() -> pd.DataFrame:
     return g
 
 
-def _collapse_duplicates(good: pd.DataFrame, scr: Screen) -> pd.DataFrame:
-    """Same (meter_id, read_at): identical → keep the first, count the rest; different → quarantine all.
-    Returns the readings sorted by meter, time."""
+def collapse_readings(cur, good: pd.DataFrame, outcome: FileOutcome, quarantine: str) -> pd.DataFrame:
+    """The audit of the spec's duplicate key (meter_id, read_at): identical readings → the first kept,
+    the rest counted; differing ones → all quarantined. Only the readings of a repeated key are
+    staged for it. Returns the readings sorted by meter, time."""
     if _strictly_sorted(good["meter_id"].to_numpy(dtype=object), good["us"].to_numpy(dtype="int64")):
         return good.reset_index(drop=True)  # already in order, no repeated (meter, time): nothing to do
     good = good.sort_values(["meter_id", "us", "_line"], kind="stable").reset_index(drop=True)
@@ -314,17 +321,23 @@ def _collapse_duplicates(good: pd.DataFrame, scr: Screen) -> pd.DataFrame:
     if not dup.any():
         return good
     sub = good[dup]
-    content = _normalised_number(sub["reg_text"]) + "|" + sub["status"]
-    distinct = content.groupby([sub["meter_id"], sub["us"]]).transform("nunique")
-    conflict_idx = sub.index[distinct.to_numpy() > 1]
-    for r in good.loc[conflict_idx].to_dict("records"):
-        scr.bad.append((int(r["_line"]), "duplicate_reading_conflict", _raw_from_good(r)))
-    scr.count("duplicate_reading_conflict", len(conflict_idx))
-    keep = ~good.index.isin(conflict_idx)
-    repeat = good.duplicated(["meter_id", "us"], keep="first") & keep
-    scr.duplicates += int(repeat.sum())
-    scr.count("duplicate_collapsed", int(repeat.sum()))
-    return good[keep & ~repeat].reset_index(drop=True)
+    cur.execute("""CREATE TEMP TABLE _m_dups (meter_id text, us bigint, _line integer, content text, raw_meter_id text,
+                       raw_read_at text, raw_reading text, raw_status text) ON COMMIT DROP""")
+    copy_table(cur, "_m_dups", pa.table({
+        "meter_id": pa.array(sub["meter_id"].to_numpy(dtype=object), type=pa.string()),
+        "us": pa.array(sub["us"].to_numpy(dtype="int64")),
+        "_line": pa.array(sub["_line"].to_numpy(dtype="int64")),
+        "content": pa.array((_normalised_number(sub["reg_text"]) + "|" + sub["status"]).to_numpy(dtype=object),
+                            type=pa.string()),
+        **{f"raw_{c}": pa.array([None if pd.isna(v) else str(v) for v in sub[f"raw_{c}"]], type=pa.string())
+           for c in COLUMNS},
+    }))
+    collapse_duplicates(cur, stage="_m_dups", key=SPEC.duplicate_key, content=["content"], outcome=outcome,
+                        keep_first=False, conflict_rule=SPEC.duplicate_conflict, quarantine=quarantine,
+                        record="jsonb_build_object(" + ", ".join(f"'{c}', s.raw_{c}" for c in COLUMNS) + ")")
+    kept = [line for (line,) in cur.execute("SELECT _line FROM _m_dups").fetchall()]
+    cur.execute("DROP TABLE _m_dups")
+    return good[~dup | good["_line"].isin(kept)].reset_index(drop=True)
 
 
 def _raw_from_good(r: dict) -> dict:
@@ -656,16 +669,6 @@ def reading_table(g: pd.DataFrame, day: date, file: str, run_id: str | None) -> 
     })
 
 
-def copy_table(cur, table: str, data: pa.Table) -> int:
-    """COPY an Arrow table into ``table`` (columns by name) through Arrow's CSV writer."""
-    buf = io.BytesIO()
-    pacsv.write_csv(data, buf, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    cols = ", ".join(f'"{c}"' for c in data.column_names)
-    with cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-        copy.write(buf.getbuffer())
-    return data.num_rows
-
-
 # --- daily consumption ------------------------------------------------------------------------------
 
 # The previous day's last readings arrive as arrays (%(a_*)s): meter, epoch µs, register text, status.
@@ -735,34 +738,25 @@ class MetersRef:
         self.ids = pd.Index(self.meters["meter_id"])
 
 
-class MetersFeed(StagedFeed):
-    """Windowed load (StagedFeed): the row rules run in one GX validation per window of files; each
+class MetersFeed(Feed):
+    """Windowed load (load.runner): the row rules run in one GX validation per window of files; each
     file's row-rule-valid readings are kept (``stage``) and judged in ``publish``, inside the file's
     transaction, against the warehouse as the earlier files of the run left it (the previous day's
-    last readings and the rate history), then written. ``load_file`` loads one file on its own
-    with the same rules (a day re-judged because its previous day changed)."""
+    last readings and the rate history), then written. A day re-judged because its previous day
+    changed is reloaded by ``load.runner.load_file`` in the same steps."""
 
-    name = "meters"
-    folder = "meters"
-    cadence = "day"
-    prefix = "meters_"
-    suffix = ".csv"
-    spec = CsvSpec(COLUMNS, encoding="utf-8")
-    suite = "meters"
+    spec = SPEC
 
     def __init__(self) -> None:
         self._parts: dict[str, list[pd.DataFrame]] = {}  # file → its row-rule-valid readings, batch by batch
         self._last: dict[str, pd.DataFrame] = {}         # file → its last plausible readings, once published
 
-    # --- StagedFeed hooks ----------------------------------------------------------------------
+    # --- hooks -------------------------------------------------------------------------------
     def reference(self, conn) -> MetersRef:
         return MetersRef(known_meters(conn.cursor()))
 
     def rules(self, ref: MetersRef) -> list[Rule]:
         return ROW_RULES
-
-    def open_reader(self, lf: LandingFile) -> CsvReader:
-        return CsvReader(self.name, lf, self.spec)
 
     def prepare(self, df: pd.DataFrame, lf: LandingFile, ref: MetersRef) -> pd.DataFrame:
         return mark_file_day(df, lf.period)
@@ -784,51 +778,16 @@ class MetersFeed(StagedFeed):
         return malformed_record(text)
 
     def publish(self, cur, lf: LandingFile, outcome: FileOutcome, ref: MetersRef, ctx: LoadContext) -> None:
+        """Judge the day's readings against the previous day's last ones (the audit: duplicates, then
+        the sequence rules), replace the day's readings and its consumption."""
+        day = lf.period
         anchor, anchor_source, history = self.previous(lf, cur, ref.meters)
         scr = Screen(good=None)
-        good = judge(self._parts.pop(lf.name, []), ref.meters, anchor, history, scr)
-        self._write(cur, lf, outcome, scr, good, anchor, anchor_source, ctx)
-        self._last[lf.name] = last_readings(good)
-
-    def statistics(self, outcome: FileOutcome) -> dict:
-        return {"rows_read": outcome.rows_read, "rows_loaded": outcome.rows_loaded,
-                "rows_quarantined": outcome.rows_quarantined, "rows_duplicate": outcome.rows_duplicate}
-
-    def after_publish(self, cur, lf: LandingFile, outcome: FileOutcome, ref: MetersRef, ctx: LoadContext) -> None:
-        self._update_next_day(lf, ctx, cur, self._last.pop(lf.name), outcome)
-
-    # --- the day's context and writes ----------------------------------------------------------
-    def previous(self, lf: LandingFile, cur, meters: pd.DataFrame) -> tuple[pd.DataFrame, str, pd.DataFrame]:
-        """The previous day's last readings (anchor), where they came from, and the rate history."""
-        day = lf.period
-        prev = day - timedelta(days=1)
-        loaded, last, history, history_before = warehouse_context(cur, prev, day - timedelta(days=NORMAL_WINDOW_DAYS))
-        if loaded:
-            return last, "warehouse", history
-        history = history_before
-        path = lf.path.parent / self.expected_name(prev)
-        if not path.is_file():
-            return empty_anchor(), "none", history
-        # read the previous day's file (not loaded), judged against ITS previous day if loaded
-        before = prev - timedelta(days=1)
-        p_anchor = warehouse_last(cur, before) if _loaded(cur, before) else empty_anchor()
-        p_history = warehouse_history(cur, prev - timedelta(days=NORMAL_WINDOW_DAYS), before)
-        try:
-            scr = screen_file(self.name, LandingFile(self.name, path, prev), meters, p_anchor, p_history)
-        except FileRejected as exc:
-            log.warning("previous day's file %s is unusable (%s): no previous readings for %s", path.name, exc.rule, lf.name)
-            return empty_anchor(), "none", history
-        stats = day_stats(scr.good, p_anchor)
-        return last_readings(scr.good), "landing_file", pd.concat([history, stats], ignore_index=True)
-
-    def _write(self, cur, lf: LandingFile, outcome: FileOutcome, scr: Screen, g: pd.DataFrame,
-               anchor: pd.DataFrame, anchor_source: str, ctx: LoadContext) -> None:
-        """Quarantine what the audit rejected, replace the day's readings and its consumption."""
-        day = lf.period
+        g = judge(cur, self._parts.pop(lf.name, []), ref.meters, anchor, history, scr, outcome)
+        self._last[lf.name] = last_readings(g)
         if scr.bad:
             outcome.rows_quarantined += quarantine_rows(cur, sorted(scr.bad, key=lambda b: b[0]))
         outcome.rows_loaded = len(g)
-        outcome.rows_duplicate += scr.duplicates
         for rule, n in scr.rule_counts.items():
             outcome.count_rule(rule, n)
         cur.execute("DELETE FROM core.meter_reading WHERE source_file = %s OR day = %s", (lf.name, day))
@@ -846,26 +805,15 @@ class MetersFeed(StagedFeed):
         refresh_daily(cur, day, lf.name, ctx.run_id, anchor, anchor_source)
         outcome.affected_days = {day}
 
-    def load_file(self, lf: LandingFile, ctx: LoadContext) -> FileOutcome:
-        """Load one day file on its own inside ``ctx.conn``'s open transaction (same rules)."""
-        cur = ctx.conn.cursor()
-        outcome = FileOutcome(self.name, lf.name)
-        meters = known_meters(cur)
-        anchor, anchor_source, history = self.previous(lf, cur, meters)
-        scr = screen_file(self.name, lf, meters, anchor, history)
-        create_quarantine(cur)
-        outcome.rows_read = scr.rows_read
-        outcome.checksum = scr.checksum
-        self._write(cur, lf, outcome, scr, scr.good, anchor, anchor_source, ctx)
-        publish_quality(cur, outcome, ctx.run_id)
-        record_validation(cur, self.name, lf.name, self.suite, outcome.rows_quarantined == 0,
-                          self.statistics(outcome), outcome.rule_counts, ctx.run_id)
-        self._update_next_day(lf, ctx, cur, last_readings(scr.good), outcome)
-        return outcome
+    def statistics(self, outcome: FileOutcome) -> dict:
+        return {"rows_read": outcome.rows_read, "rows_loaded": outcome.rows_loaded,
+                "rows_quarantined": outcome.rows_quarantined, "rows_duplicate": outcome.rows_duplicate}
 
-    def _update_next_day(self, lf: LandingFile, ctx: LoadContext, cur, new_last: pd.DataFrame,
-                         outcome: FileOutcome) -> None:
-        """Day D+1 already loaded: its previous readings are this file's last ones."""
+    def after_publish(self, cur, lf: LandingFile, outcome: FileOutcome, ref: MetersRef, ctx: LoadContext) -> None:
+        """Day D+1 already loaded: its previous readings are this file's last ones. Judged against
+        others, it is re-judged and reloaded (through the runner) in this transaction, and so on
+        forward; else only its consumption is recomputed."""
+        new_last = self._last.pop(lf.name)
         nxt = lf.period + timedelta(days=1)
         cur.execute("SELECT source_file, anchor_digest FROM core.meter_file WHERE day = %s", (nxt,))
         row = cur.fetchone()
@@ -873,15 +821,13 @@ class MetersFeed(StagedFeed):
             return
         next_file, judged_against = row
         outcome.affected_days.add(nxt)
-        next_path = lf.path.parent / self.expected_name(nxt)
+        next_path = lf.path.parent / self.spec.expected_name(nxt)
         if anchor_digest(new_last) != judged_against and next_path.is_file():
-            # its readings were judged against other previous readings: re-judge and reload it
-            # (this file's quarantine is published: the reload brings its own)
-            cur.execute("DROP TABLE IF EXISTS _quarantine")
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (self.name, next_path.name))
+            # this file's quarantine is published: the reload brings its own
+            cur.execute(f"DROP TABLE IF EXISTS {QUARANTINE}")
             try:
                 with ctx.conn.transaction():
-                    sub = self.load_file(LandingFile(self.name, next_path, nxt), ctx)
+                    sub = load_file(self, LandingFile(self.name, next_path, nxt), ref, ctx)
                 log.info("%s: reloaded %s against the new previous-day readings", lf.name, next_path.name)
                 outcome.affected_days |= sub.affected_days
                 return
@@ -891,3 +837,27 @@ class MetersFeed(StagedFeed):
         if anchor_digest(new_last) == judged_against:
             cur.execute("UPDATE core.meter_file SET anchor_source = 'warehouse' WHERE day = %s", (nxt,))
         refresh_daily(cur, nxt, next_file, ctx.run_id, warehouse_last(cur, lf.period), "warehouse")
+
+    # --- the day's context and writes ----------------------------------------------------------
+    def previous(self, lf: LandingFile, cur, meters: pd.DataFrame) -> tuple[pd.DataFrame, str, pd.DataFrame]:
+        """The previous day's last readings (anchor), where they came from, and the rate history."""
+        day = lf.period
+        prev = day - timedelta(days=1)
+        loaded, last, history, history_before = warehouse_context(cur, prev, day - timedelta(days=NORMAL_WINDOW_DAYS))
+        if loaded:
+            return last, "warehouse", history
+        history = history_before
+        path = lf.path.parent / self.spec.expected_name(prev)
+        if not path.is_file():
+            return empty_anchor(), "none", history
+        # read the previous day's file (not loaded), judged against ITS previous day if loaded
+        before = prev - timedelta(days=1)
+        p_anchor = warehouse_last(cur, before) if _loaded(cur, before) else empty_anchor()
+        p_history = warehouse_history(cur, prev - timedelta(days=NORMAL_WINDOW_DAYS), before)
+        try:
+            scr = screen_file(cur, self.name, LandingFile(self.name, path, prev), meters, p_anchor, p_history)
+        except FileRejected as exc:
+            log.warning("previous day's file %s is unusable (%s): no previous readings for %s", path.name, exc.rule, lf.name)
+            return empty_anchor(), "none", history
+        stats = day_stats(scr.good, p_anchor)
+        return last_readings(scr.good), "landing_file", pd.concat([history, stats], ignore_index=True)

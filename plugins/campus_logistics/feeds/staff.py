@@ -47,13 +47,17 @@ import csv
 import pandas as pd
 
 from .. import limits
-from ..loading import FileOutcome, collapse_duplicates, copy_frame
+from ..load.audit import collapse_duplicates
+from ..load.publish import FileOutcome, run_publish_sql
+from ..load.read import LandingFile, nullify
+from ..load.runner import Feed, LoadContext
+from ..load.stage import copy_frame
+from ..load.validate import ROW, Rule
 from ..pseudonym import pseudonymise_fields
-from ..validation import ROW, Rule
-from .base import CsvReader, CsvSpec, LandingFile, LoadContext, nullify
-from .staged import StagedFeed
+from ..registry import SPECS
 
-COLUMNS = ["month", "staff_id", "unit_code", "role", "origin", "payer", "monthly_cost_yuan"]
+SPEC = SPECS["staff"]
+COLUMNS = list(SPEC.columns)
 ROLES = ["management", "cook", "service", "technician"]
 ORIGINS = ["school_establishment", "school_transfer", "social_hire"]
 PAYERS = ["school", "centre"]
@@ -61,8 +65,6 @@ STAFF_ID_COL = COLUMNS.index("staff_id")
 
 STAGE_COLUMNS = ["month", "staff_hash", "unit_code", "role", "origin", "payer", "monthly_cost_yuan",
                  "source_file", "source_line", "run_id", "_record"]
-CORE_COLUMNS = STAGE_COLUMNS[:-1]
-PERSON = ["unit_code", "role", "origin", "payer", "monthly_cost_yuan"]  # a person's row, as compared
 
 # --- parsing shared by the monthly CSV feeds (vectorised) ------------------------------------------
 
@@ -189,11 +191,8 @@ def _prepare(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-class MonthlyCsvFeed(StagedFeed):
+class MonthlyCsvFeed(Feed):
     """A monthly CSV export checked against the known units: a file replaces its month."""
-
-    cadence = "month"
-    suffix = ".csv"
 
     def reference(self, conn) -> dict[str, str]:
         return unit_lookup(conn)
@@ -201,20 +200,13 @@ class MonthlyCsvFeed(StagedFeed):
     def rules_key(self, units) -> tuple:
         return tuple(sorted(units))
 
-    def open_reader(self, lf: LandingFile) -> CsvReader:
-        return CsvReader(self.name, lf, self.spec)
-
     def prepare(self, df: pd.DataFrame, lf: LandingFile, units) -> pd.DataFrame:
         df["_file_month"] = lf.period.strftime("%Y-%m")
         return df
 
 
 class StaffFeed(MonthlyCsvFeed):
-    name = "staff"
-    folder = "staff"
-    prefix = "staff_"
-    spec = CsvSpec(COLUMNS, encoding="utf-8")
-    suite = "staff"
+    spec = SPEC
 
     def rules(self, units) -> list[Rule]:
         return rules(sorted(units))
@@ -243,16 +235,12 @@ class StaffFeed(MonthlyCsvFeed):
     def publish(self, cur, lf: LandingFile, outcome: FileOutcome, units, ctx: LoadContext) -> None:
         # one row per person and month: identical repeats collapse, a person's differing rows are all
         # quarantined (which one is right is not knowable)
-        collapse_duplicates(cur, stage="_stage", key="staff_hash", content=PERSON, outcome=outcome,
-                            line="source_line", record="s._record", keep_first=False,
-                            conflict_rule="person_conflicting_rows", split=[("person_in_two_units", ["unit_code"])])
-        cur.execute("SELECT count(*) FROM _stage")
-        outcome.rows_loaded = cur.fetchone()[0]
+        collapse_duplicates(cur, stage="_stage", key=SPEC.duplicate_key, content=SPEC.duplicate_content,
+                            outcome=outcome, line="source_line", record="s._record", keep_first=False,
+                            conflict_rule=SPEC.duplicate_conflict, split=[("person_in_two_units", ["unit_code"])])
+        [(outcome.rows_loaded,)] = run_publish_sql(cur, SPEC, {"file": lf.name, "month": lf.period})["rows_loaded"]
         # a roster changes only its own month's KPIs (stocks and flows of that month, and its year)
         outcome.affected_days = {lf.period}
-        cur.execute("DELETE FROM core.staff_month WHERE month = %s OR source_file = %s", (lf.period, lf.name))
-        cols = ", ".join(CORE_COLUMNS)
-        cur.execute(f"INSERT INTO core.staff_month ({cols}) SELECT {cols} FROM _stage")
 
     def statistics(self, outcome: FileOutcome) -> dict:
         return {"rows_read": outcome.rows_read, "rows_loaded": outcome.rows_loaded,

@@ -36,7 +36,7 @@ several days around it, a year typo is not one of them. Fully empty rows are ign
 respondents). Answers are stored long-format in ``core.survey_answer`` (one row per respondent and
 service column, answer NULL = not answered); re-delivering a wave's file replaces that wave.
 
-Loading (``StagedFeed``): the workbook gate and streaming are ``readers.XlsxReader``'s, the header
+Loading (``load.runner``): the workbook gate and streaming are ``load.read.XlsxReader``'s, the header
 check against the units is this feed's. A respondent is staged as one row (its answers one jsonb
 object, so duplicates compare whole respondents) and made long on publish.
 """
@@ -51,11 +51,13 @@ import pandas as pd
 
 from .. import limits
 from ..errors import shown
-from ..loading import FileOutcome, collapse_duplicates, copy_frame
-from ..validation import ROW, Rule
-from .base import LandingFile, LoadContext
-from .readers import XlsxReader, blank, col_letter
-from .staged import StagedFeed
+from ..load.audit import collapse_duplicates
+from ..load.publish import FileOutcome, run_publish_sql
+from ..load.read import LandingFile, XlsxReader, blank, col_letter
+from ..load.runner import Feed, LoadContext
+from ..load.stage import copy_frame
+from ..load.validate import ROW, Rule
+from ..registry import SPECS
 from .work_orders import LOCAL_TZ, parse_times, utc_text
 
 NO, SUBMITTED, HOLDER = "序号", "提交答卷时间", "身份"
@@ -64,8 +66,7 @@ HOLDERS = {"学生": "student", "教职工": "staff"}
 SCALE = {"非常满意": 5, "满意": 4, "一般": 3, "不满意": 2, "非常不满意": 1}
 BATCH = 20_000  # respondents per batch
 
-CORE_COLUMNS = ["wave_date", "response_no", "unit_code", "holder_type", "submitted_at", "answer", "score",
-                "source_file", "source_row", "run_id"]
+SPEC = SPECS["surveys"]
 STAGE_COLUMNS = ["wave_date", "response_no", "holder_type", "submitted_at", "answers", "source_file", "source_row",
                  "run_id", "_sheet"]
 RULES = [
@@ -139,13 +140,8 @@ class _Header:
     unit_cols: list[tuple[int, str, str]]  # (sheet column index, header text = a unit's name_zh, unit code)
 
 
-class SurveysFeed(StagedFeed):
-    name = "surveys"
-    folder = "surveys"
-    cadence = "wave"
-    prefix = "survey_"
-    suffix = ".xlsx"
-    suite = "surveys"
+class SurveysFeed(Feed):
+    spec = SPEC
 
     def __init__(self):
         self._units_by_name: dict[str, str] = {}
@@ -265,23 +261,13 @@ class SurveysFeed(StagedFeed):
 
     def publish(self, cur, lf: LandingFile, outcome: FileOutcome, units_by_name, ctx: LoadContext) -> None:
         # a 序号 twice in the file: an identical respondent row is collapsed, else the first wins
-        collapse_duplicates(cur, stage="_sv_stage", key="response_no", content=["holder_type", "submitted_at", "answers"],
-                            outcome=outcome, line="source_row", conflict_rule="duplicate_response_conflict",
+        collapse_duplicates(cur, stage="_sv_stage", key=SPEC.duplicate_key, content=SPEC.duplicate_content,
+                            outcome=outcome, line="source_row", conflict_rule=SPEC.duplicate_conflict,
                             record="""jsonb_build_object('sheet', s._sheet, 'row', s.source_row, '序号', s.response_no,
                                       '身份', s.holder_type, '提交答卷时间', s.submitted_at, 'answers', s.answers)""")
-        cur.execute("SELECT count(*) FROM _sv_stage")
-        outcome.rows_loaded = cur.fetchone()[0]
-        outcome.affected_days = {lf.period} | {r[0] for r in cur.execute(
-            "SELECT DISTINCT wave_date FROM core.survey_answer WHERE source_file = %s", (lf.name,)).fetchall()}
-        cur.execute("DELETE FROM core.survey_answer WHERE source_file = %s", (lf.name,))
-        cur.execute(
-            f"""INSERT INTO core.survey_answer ({", ".join(CORE_COLUMNS)})
-                SELECT s.wave_date, s.response_no, a.key, s.holder_type, s.submitted_at, a.value #>> '{{}}', sc.score,
-                       s.source_file, s.source_row, s.run_id
-                FROM _sv_stage s CROSS JOIN LATERAL jsonb_each(s.answers) a
-                LEFT JOIN unnest(%s::text[], %s::smallint[]) sc(answer, score) ON sc.answer = a.value #>> '{{}}'""",
-            (list(SCALE), list(SCALE.values())),
-        )
+        result = run_publish_sql(cur, SPEC, {"file": lf.name, "answers": list(SCALE), "scores": list(SCALE.values())})
+        [(outcome.rows_loaded,)] = result["rows_loaded"]
+        outcome.affected_days = {lf.period} | {w for (w,) in result["earlier_waves"]}
 
     def statistics(self, outcome: FileOutcome) -> dict:
         return {"rows_read": outcome.rows_read, "rows_quarantined": outcome.rows_quarantined,

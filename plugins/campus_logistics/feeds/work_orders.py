@@ -44,7 +44,7 @@ are different versions: both are stored and the newest is the current state.
 Times are ISO-8601 with an offset (``+08:00``, ``+0800``, ``Z``), optionally fractional seconds;
 a time without offset is read as Asia/Shanghai local time.
 
-Loading (``StagedFeed``): each file is gated as it is read, but the columns the rules check (and
+Loading (``load.runner``): each file is gated as it is read, but the columns the rules check (and
 the text each stage column is COPY'd from) are derived, and Great Expectations run, once per
 *window* of tickets drawn from several consecutive files, not once per file; each file is then
 staged, audited and published in its own transaction, in date order, exactly as if it had been
@@ -63,11 +63,14 @@ import pandas as pd
 
 from .. import limits
 from ..errors import FileRejected
-from ..loading import FileOutcome, collapse_duplicates, content_checksum, copy_frame
+from ..load.audit import collapse_duplicates
+from ..load.publish import FileOutcome, run_publish_sql
+from ..load.read import LandingFile, content_checksum
+from ..load.runner import Feed, LoadContext
+from ..load.stage import copy_frame
+from ..load.validate import ROW, Rule
+from ..registry import SPECS
 from ..settings import TIME_ZONE
-from ..validation import ROW, Rule
-from .base import LandingFile, LoadContext
-from .staged import StagedFeed
 
 LOCAL_TZ = TIME_ZONE
 FIELDS = ["order_id", "category", "unit_code", "building_code", "room", "created_at", "dispatched_at",
@@ -75,7 +78,7 @@ FIELDS = ["order_id", "category", "unit_code", "building_code", "room", "created
 STATUSES = ["open", "dispatched", "in_progress", "completed", "closed", "cancelled"]
 DONE = ("completed", "closed")
 TIME_FIELDS = ["created_at", "dispatched_at", "arrived_at", "completed_at", "updated_at"]
-BATCH = 50_000  # tickets per frame read from a file (StagedFeed validates windows of frames)
+BATCH = 50_000  # tickets per frame read from a file (the runner validates windows of frames)
 ELEMENT = "element"  # a batch's parsed JSON values (ArrayReader)
 RAW = "raw"  # the element as JSON text: no leading underscore, so it reaches quarantine_record
 FILE_DAY = "_file_day"  # the day of the element's file (a window holds several files' elements)
@@ -84,10 +87,6 @@ COPY = "_copy_"  # prefix of the columns holding the text each stage column is C
 STAGE_COLUMNS = ["order_id", "updated_at", "source_file", "file_day", "source_line", "category", "unit_code",
                  "building_code", "room", "created_at", "dispatched_at", "arrived_at", "completed_at", "status",
                  "rating", "reopened", "run_id", "_raw"]  # _raw: the element (duplicate conflicts store it)
-CORE_COLUMNS = STAGE_COLUMNS[:-1]
-CONTENT = ["category", "unit_code", "building_code", "room", "created_at", "dispatched_at", "arrived_at",
-           "completed_at", "status", "rating", "reopened"]
-CURRENT_COLUMNS = [c for c in CORE_COLUMNS if c != "source_line"]
 
 # --- time parsing shared with the survey feed --------------------------------------------------
 
@@ -408,16 +407,11 @@ class ArrayReader:
                                 ELEMENT: pd.Series(chunk, dtype="object")})
 
 
-class WorkOrdersFeed(StagedFeed):
-    """Validated in windows spanning several daily files (one GX run per window, see StagedFeed);
+class WorkOrdersFeed(Feed):
+    """Validated in windows spanning several daily files (one GX run per window, see load.runner);
     each file is then staged, audited and published in its own transaction, in date order."""
 
-    name = "work_orders"
-    folder = "work_orders"
-    cadence = "day"
-    prefix = "work_orders_"
-    suffix = ".json"
-    suite = "work_orders"
+    spec = SPECS["work_orders"]
 
     # -- hooks -------------------------------------------------------------------------------------
     def reference(self, conn) -> tuple[list[str], list[str]]:
@@ -459,70 +453,13 @@ class WorkOrdersFeed(StagedFeed):
         cur.execute("SELECT count(*), count(DISTINCT (order_id, updated_at)) FROM _wo_stage")
         rows, versions = cur.fetchone()
         if versions < rows:  # an (order_id, updated_at) twice in the file: identical → collapsed, else the first wins
-            collapse_duplicates(cur, stage="_wo_stage", key=["order_id", "updated_at"], content=CONTENT,
-                                outcome=outcome, line="source_line", record="s._raw")
+            collapse_duplicates(cur, stage="_wo_stage", key=self.spec.duplicate_key,
+                                content=self.spec.duplicate_content, outcome=outcome, line="source_line",
+                                record="s._raw")
             cur.execute("SELECT count(*) FROM _wo_stage")
             rows = cur.fetchone()[0]
         outcome.rows_loaded = rows
-        self._publish(cur, lf, outcome)
-
-    @staticmethod
-    def _publish(cur, lf: LandingFile, outcome: FileOutcome) -> None:
-        """Replace the file's versions, re-derive the touched tickets' current state, and list the
-        days whose KPIs change.
-
-        Months whose repair KPIs may change: for the state before and after this load of every
-        touched ticket, every month from its creation to its completion (open stock at each
-        month-end, and the completion month's counts and rates); a ticket not completed stays open
-        up to the data horizon (the latest file day loaded, this file's day included: the same
-        before and after the load, since only this file's versions change); a cancelled one counts
-        nowhere (its creation month is listed anyway, harmlessly). Plus the file's own month, so a
-        month whose files hold no ticket still gets its open-stock row."""
-        params = {"f": lf.name, "day": lf.period}
-        # one publish at a time: a ticket's current state is derived from the versions of all files
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext('campus_logistics.work_orders.current'))")
-        # the file's old versions and the touched tickets' current state go; the state before is kept
-        cur.execute(
-            f"""WITH horizon AS ({_HORIZON}),
-                     old AS (DELETE FROM core.work_order_version WHERE source_file = %(f)s RETURNING order_id),
-                     touched AS (SELECT order_id FROM old UNION SELECT order_id FROM _wo_stage),
-                     states AS (DELETE FROM core.work_order w USING touched t WHERE w.order_id = t.order_id
-                                RETURNING w.created_at, w.completed_at, w.status),
-                     spans AS ({_SPANS})
-                SELECT (SELECT array_agg(order_id) FROM touched),
-                       (SELECT array_agg(DISTINCT m::date) FROM spans, generate_series(lo, hi, interval '1 month') m)""",
-            params,
-        )
-        touched, before = cur.fetchone()
-        cols = ", ".join(CORE_COLUMNS)
-        cur.execute(f"INSERT INTO core.work_order_version ({cols}) SELECT {cols} FROM _wo_stage")
-        cur_cols = ", ".join(CURRENT_COLUMNS)
-        cur.execute(
-            f"""WITH states AS (
-                    INSERT INTO core.work_order ({cur_cols})
-                    SELECT {", ".join("v." + c for c in CURRENT_COLUMNS)}
-                    FROM unnest(%(touched)s::text[]) t(order_id)
-                    CROSS JOIN LATERAL (  -- each ticket's newest version, by its primary-key index
-                        SELECT * FROM core.work_order_version v WHERE v.order_id = t.order_id
-                        ORDER BY v.updated_at DESC, v.file_day DESC, v.source_file DESC LIMIT 1) v
-                    RETURNING created_at, completed_at, status),
-                     horizon AS ({_HORIZON}),
-                     spans AS ({_SPANS})
-                SELECT DISTINCT m::date FROM spans, generate_series(lo, hi, interval '1 month') m
-                UNION SELECT date_trunc('month', %(day)s::date)::date""",
-            {**params, "touched": touched or []},
-        )
-        outcome.affected_days = {r[0] for r in cur.fetchall()} | set(before or [])
-
-
-# the latest file day loaded, at least the file's own (the data horizon of a ticket still open)
-_HORIZON = "SELECT GREATEST(max(file_day), %(day)s::date) AS h FROM core.work_order_version"
-# each state's months: from its creation to its completion (cancelled: creation), or to the horizon
-_SPANS = f"""SELECT date_trunc('month', created_at AT TIME ZONE '{TIME_ZONE}')::date AS lo,
-                   date_trunc('month', CASE
-                       WHEN status IN ('completed', 'closed') AND completed_at IS NOT NULL
-                           THEN GREATEST(completed_at, created_at) AT TIME ZONE '{TIME_ZONE}'
-                       WHEN status = 'cancelled' THEN created_at AT TIME ZONE '{TIME_ZONE}'
-                       ELSE GREATEST((SELECT h FROM horizon)::timestamp,
-                                     created_at AT TIME ZONE '{TIME_ZONE}') END)::date AS hi
-            FROM states"""
+        # replace the file's versions, re-derive the touched tickets' current state, list the months
+        # whose KPIs change (the SQL file says which)
+        result = run_publish_sql(cur, self.spec, {"file": lf.name, "day": lf.period, "tz": TIME_ZONE})
+        outcome.affected_days = {m for (m,) in result["months"]}

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..settings import current
-from ..validation import FILES_SEP
+from ..load.validate import FILES_SEP
 from . import assets
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def _docs_context(root: Path):
     ctx = _docs_contexts.get(key)
     if ctx is not None:
         return ctx
-    from ..validation import _gx
+    from ..load.validate import _gx
 
     gx = _gx()
     from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
@@ -176,7 +176,7 @@ def scrub(result, pseudonymise: Callable[[str], str] | None) -> None:
 
 def _drain_memory_store() -> list:
     """(key, result) of every result the validation context holds, removing them from it."""
-    from .. import validation
+    from ..load import validate as validation
 
     if validation._context is None:
         return []

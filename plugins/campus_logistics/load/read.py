@@ -1,30 +1,33 @@
-"""One shape for every feed: find its files → gate the file → read in chunks → validate rows with
-Great Expectations → quarantine the bad ones → stage, audit and publish in one transaction.
+"""The *read* step: a landed file opened through the landing gate and streamed as pandas batches.
 
-A concrete feed says where its files are and what a good row looks like; the rest is here.
+Every reader is gated (the file fails as a whole when unusable), streams batches carrying ``_row``
+(where the row is in the file) and sets ``rows_read`` and ``checksum`` (SHA-256 of the bytes read)
+as it goes: ``CsvReader`` for CSV exports, ``XlsxReader`` for workbooks. Nothing here knows a feed.
 """
 
 from __future__ import annotations
 
-import logging
+import hashlib
+import io
+import os
 import re
-from abc import ABC
-from dataclasses import dataclass
-from datetime import date, timedelta
+import stat
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
+from xml.etree.ElementTree import ParseError
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import FileRejected, shown
 from ..faults import fault_point
-from ..pseudonym import verify_key
-from ..loading import ChecksumTap, FileOutcome, open_landed
-from ..validation import ROW
-
-log = logging.getLogger(__name__)
+from .validate import ROW
 
 BLOCK_SIZE = 8 << 20  # bytes of CSV per batch: bounded memory whatever the file size
 
@@ -35,10 +38,10 @@ class LandingFile:
     path: Path
     period: date  # the day, first day of the month, or wave date the file covers
     root: Path | None = None  # the landing directory (default: the feed folder's parent)
+    name: str = field(init=False, compare=False)  # the file's name
 
-    @property
-    def name(self) -> str:
-        return self.path.name
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.path.name)
 
     @property
     def landing(self) -> Path:
@@ -49,124 +52,71 @@ class LandingFile:
         return open_landed(self.feed, self.path, self.landing)
 
 
-@dataclass
-class LoadContext:
-    """What a feed needs while loading: the run, the warehouse connection, ref data, the key."""
+def open_landed(feed: str, path: Path, landing: Path):
+    """Open a landed file for binary reading, refusing (before a byte is read) a symbolic link, anything
+    that is not a regular file (rule ``regular_file``) and anything that resolves outside the landing
+    directory, e.g. through a symlinked feed or ref/ folder (rule ``inside_landing``).
 
-    run_id: str | None
-    conn: object  # psycopg.Connection, inside the file's transaction
-    pseudonymise: object  # Pseudonymiser
-    today: date
+    The file is opened with O_NOFOLLOW and checked again on the open descriptor, so a link swapped in
+    after the check is refused too. The link's target is never named: it may be a secret's path.
+    """
+    def reject(rule: str, detail: str) -> FileRejected:
+        return FileRejected(feed, path.name, rule, detail, rows_read=0)
 
-
-@dataclass
-class LoadEnv:
-    """What a run gives a feed to load its files with."""
-
-    url: str
-    run_id: str | None
-    pseudonymise: object
-    today: date
-
-    def connect(self):
-        from ..warehouse import connect
-
-        return connect(self.url)
-
-
-def daterange(start: date, end: date) -> Iterator[date]:
-    d = start
-    while d <= end:
-        yield d
-        d += timedelta(days=1)
-
-
-def month_starts(start: date, end: date) -> list[date]:
-    out, d = [], start.replace(day=1)
-    while d <= end:
-        out.append(d)
-        d = (d.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return out
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise reject("regular_file", "the file vanished before it could be read") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise reject("regular_file", "the file is a symbolic link; landed files must be regular files "
+                                     "(links are never followed)")
+    if not stat.S_ISREG(st.st_mode):
+        raise reject("regular_file", "not a regular file (a directory, pipe or device)")
+    root = os.path.realpath(landing)
+    if os.path.commonpath([root, os.path.realpath(path)]) != root:
+        raise reject("inside_landing", "the file resolves outside the landing directory "
+                                       "(a symlinked folder?); nothing outside it is read")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:  # ELOOP: replaced by a link since the check
+        raise reject("regular_file", "the file changed into a link or vanished before it could be read") from None
+    fst = os.fstat(fd)
+    if not stat.S_ISREG(fst.st_mode) or (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino):
+        os.close(fd)
+        raise reject("regular_file", "the file was replaced by something else while it was opened")
+    return os.fdopen(fd, "rb")
 
 
-class Feed(ABC):
-    name: str
-    folder: str
-    cadence: str  # 'day', 'month' or 'wave'
-    prefix: str
-    suffix: str
+class ChecksumTap:
+    """A read-only file wrapper hashing (SHA-256) exactly the bytes read through it: the checksum a
+    file's reconciliation stores is that of the content that was loaded, even if the file is
+    rewritten meanwhile."""
 
-    @property
-    def _pattern(self) -> re.Pattern:
-        digits = {"day": 8, "month": 6, "wave": 8}[self.cadence]
-        # ASCII digits: \d also matches full-width ones
-        return re.compile(rf"^{re.escape(self.prefix)}([0-9]{{{digits}}}){re.escape(self.suffix)}$")
+    def __init__(self, f):
+        self._f = f
+        self._hash = hashlib.sha256()
+        self.closed = False
 
-    def period_of(self, filename: str) -> date | None:
-        m = self._pattern.match(filename)
-        if not m:
-            return None
-        s = m.group(1)
-        try:
-            return date(int(s[:4]), int(s[4:6]), int(s[6:8]) if len(s) == 8 else 1)
-        except ValueError:
-            return None
+    def read(self, n: int = -1) -> bytes:
+        block = self._f.read(n)
+        self._hash.update(block)
+        return block
 
-    def expected_name(self, period: date) -> str:
-        stamp = period.strftime("%Y%m%d" if self.cadence != "month" else "%Y%m")
-        return f"{self.prefix}{stamp}{self.suffix}"
+    def readable(self) -> bool:
+        return True
 
-    def files(self, landing: Path, start: date, end: date) -> tuple[list[LandingFile], list[str]]:
-        """The files this feed owns for [start, end] (inclusive), and the expected ones missing."""
-        folder = Path(landing) / self.folder
-        if self.cadence == "wave":
-            found = []
-            for p in sorted(folder.glob(f"{self.prefix}*{self.suffix}")) if folder.is_dir() else []:
-                period = self.period_of(p.name)
-                if period and start <= period <= end:
-                    found.append(LandingFile(self.name, p, period, Path(landing)))
-            return found, []
-        periods = list(daterange(start, end)) if self.cadence == "day" else month_starts(start, end)
-        found, missing = [], []
-        for period in periods:
-            p = folder / self.expected_name(period)
-            # a link (even a dangling one), a pipe or a folder is found, so the gate refuses it by name
-            present = p.exists() or p.is_symlink()
-            (found.append(LandingFile(self.name, p, period, Path(landing))) if present else missing.append(p.name))
-        return found, missing
+    def seekable(self) -> bool:
+        return False
 
-    def load_file(self, lf: LandingFile, ctx: LoadContext) -> FileOutcome:
-        """Load one file inside ``ctx.conn``'s open transaction; raise FileRejected to refuse it.
+    def close(self) -> None:
+        self.closed = True  # the underlying file belongs to the caller
 
-        Feeds that load file by file implement this; StagedFeed feeds implement its hooks instead.
-        """
-        raise TypeError(f"feed {self.name!r} implements neither load_file nor the StagedFeed hooks")
-
-    def load_files(self, files: list[LandingFile], env: LoadEnv) -> tuple[list[FileOutcome], list[FileRejected]]:
-        """Load each file in its own transaction under an advisory lock on (feed, file)."""
-        outcomes, rejected = [], []
-        for lf in files:
-            try:
-                with env.connect() as conn:
-                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (self.name, lf.name))
-                    verify_key(conn, env.pseudonymise)
-                    if lf.period > env.today:
-                        raise FileRejected(self.name, lf.name, "not_in_future",
-                                           f"the file is for {lf.period}, after today ({env.today})")
-                    outcomes.append(self.load_file(lf, LoadContext(run_id=env.run_id, conn=conn,
-                                                                   pseudonymise=env.pseudonymise, today=env.today)))
-                    fault_point("before_commit")
-            except FileRejected as exc:
-                rejected.append(exc)
-        return outcomes, rejected
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
 
 
-# --- CSV reading shared by the CSV feeds -------------------------------------------------------
-
-@dataclass
-class CsvSpec:
-    columns: Sequence[str]
-    encoding: str = "utf-8"  # 'utf-8' (a BOM is allowed) or 'gb18030'
+def content_checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 class CsvReader:
@@ -181,7 +131,7 @@ class CsvReader:
     multi-line fields. The file is opened once; ``checksum`` is the SHA-256 of the bytes parsed.
     """
 
-    def __init__(self, feed: str, lf: LandingFile, spec: CsvSpec):
+    def __init__(self, feed: str, lf, spec):
         self.feed, self.lf, self.spec = feed, lf, spec
         self.malformed: list[tuple[int, str]] = []
         self.empty: list[tuple[int, str]] = []
@@ -408,3 +358,139 @@ def nullify(df: pd.DataFrame, columns: Sequence[str]) -> None:
     for c in columns:
         s = df[c].str.strip()
         df[c] = s.where(s != "", None)
+
+
+# --- workbooks ---------------------------------------------------------------------------------
+
+# what a corrupt or cut-off workbook raises while its sheets are read
+UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, ParseError)
+
+
+def blank(v) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def col_letter(i: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(i + 1)
+
+
+class XlsxReader:
+    """The one data sheet of an ``.xlsx`` workbook, streamed (openpyxl read-only) in batches of
+    ``batch`` rows.
+
+    Gate (the file fails as a whole): a regular file inside landing, not 0 bytes (``not_empty``), a
+    readable workbook (``xlsx_readable``, also when a sheet turns out corrupt while read), at most one
+    sheet holding data (``one_sheet``), a header row (the first non-blank row) that ``header`` accepts,
+    no value in a column without a header (``header``), and at least one data row (``not_empty``).
+
+    ``header(reader, row_no, names)`` gets the header's stripped texts ('' for a blank cell) and
+    returns {frame column: sheet column index}, or raises (``reader.reject``); ``row_noun`` names a
+    data row in the rejection of a sheet without one. Each batch has
+    ``_row`` (the sheet row number) and those columns, holding the cells' values as openpyxl gives
+    them. Blank rows are not rows.
+    """
+
+    def __init__(self, feed: str, lf, header: Callable[["XlsxReader", int, list[str]], dict[str, int]],
+                 batch: int = 20_000, row_noun: str = "data row"):
+        self.feed, self.lf, self.header, self.batch, self.row_noun = feed, lf, header, batch, row_noun
+        self.rows_read = 0
+        self.malformed: list[tuple[int, str]] = []  # a sheet has no row with the wrong number of fields
+        self.checksum = ""
+        self.title = ""
+
+    def reject(self, rule: str, detail: str, **counts) -> FileRejected:
+        return FileRejected(self.feed, self.lf.name, rule, detail, **counts)
+
+    def cell(self, col: int, row: int) -> str:
+        return f"sheet {shown(self.title)}, cell {col_letter(col)}{row}"
+
+    def gate_rows(self) -> list[tuple[int, str, str]]:
+        return []
+
+    def batches(self) -> Iterator[pd.DataFrame]:
+        wb = None
+        try:
+            wb, ws = self._open()
+            yield from self._frames(ws)
+        except UNREADABLE as exc:
+            raise self._unreadable(exc) from None
+        finally:
+            if wb is not None:
+                wb.close()
+
+    def _unreadable(self, exc: Exception) -> FileRejected:
+        return self.reject("xlsx_readable", f"the workbook cannot be read ({type(exc).__name__}: {exc}); "
+                                            "a cut-off or corrupt export?", rows_read=self.rows_read)
+
+    def _open(self):
+        from openpyxl import load_workbook
+        from openpyxl.utils.exceptions import InvalidFileException
+
+        with self.lf.open() as f:
+            raw = f.read()  # a workbook is read at random offsets: hash the bytes it is parsed from
+        self.checksum = content_checksum(raw)
+        if not raw:
+            raise self.reject("not_empty", "the file is empty (0 bytes)", rows_read=0)
+        try:
+            wb = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+        except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, EOFError) as exc:
+            raise self.reject("xlsx_readable", f"not a readable .xlsx workbook ({type(exc).__name__}: {exc}); "
+                                               "a cut-off or corrupt export?") from None
+        try:
+            sheets = wb.worksheets
+            if not sheets:
+                raise self.reject("not_empty", "the workbook has no sheet", rows_read=0)
+            for ws in sheets:
+                ws.reset_dimensions()  # do not trust the dimension the exporter wrote
+            used = [ws for ws in sheets if any(any(not blank(v) for v in row) for row in ws.iter_rows(values_only=True))]
+            if len(used) > 1:
+                raise self.reject("one_sheet", "more than one sheet holds data: "
+                                  + ", ".join(shown(ws.title) for ws in used) + " (the export has exactly one)")
+        except BaseException:
+            wb.close()
+            raise
+        ws = used[0] if used else sheets[0]
+        self.title = ws.title
+        return wb, ws
+
+    def _frames(self, ws) -> Iterator[pd.DataFrame]:
+        rows_iter = enumerate(ws.iter_rows(values_only=True), start=1)
+        for row_no, cells in rows_iter:
+            if any(not blank(v) for v in cells):
+                names = ["" if blank(v) else str(v).strip() for v in cells]
+                columns = self.header(self, row_no, names)
+                break
+        else:
+            raise self.reject("not_empty", f"sheet {shown(self.title)} has no header row and no data", rows_read=0)
+        width = len(names)
+        unnamed = [i for i, n in enumerate(names) if not n]
+        batch: list[tuple] = []
+        lines: list[int] = []
+        for row_no, cells in rows_iter:
+            if all(blank(v) for v in cells):
+                continue
+            if len(cells) < width:
+                cells = tuple(cells) + (None,) * (width - len(cells))
+            for i in [*unnamed, *range(width, len(cells))]:
+                if not blank(cells[i]):
+                    raise self.reject("header", f"{self.cell(i, row_no)} holds a value (not shown) but its column "
+                                                "has no header", rows_read=self.rows_read)
+            batch.append(cells)
+            lines.append(row_no)
+            self.rows_read += 1
+            if len(batch) >= self.batch:
+                yield self._frame(batch, lines, columns)
+                batch, lines = [], []
+        if batch:
+            yield self._frame(batch, lines, columns)
+        if self.rows_read == 0:
+            raise self.reject("not_empty", f"sheet {shown(self.title)} has a header but no {self.row_noun}", rows_read=0)
+
+    @staticmethod
+    def _frame(batch: list[tuple], lines: list[int], columns: dict[str, int]) -> pd.DataFrame:
+        df = pd.DataFrame({ROW: np.asarray(lines, dtype="int64")})
+        for name, i in columns.items():
+            df[name] = pd.Series([cells[i] for cells in batch], dtype="object")
+        return df
