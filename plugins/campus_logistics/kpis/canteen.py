@@ -21,12 +21,23 @@ def _months(days) -> list[list]:
     return list(by_month.values())
 
 
+def stale_days(cur, days) -> list:
+    """The days whose stored daily rows no longer match their transactions or enrolment
+    (``canteen_stale.sql``); the others are aggregated as stored."""
+    cur.execute(kpi_sql("canteen_stale"), {"days": sorted(days)})
+    return [r[0] for r in cur.fetchall()]
+
+
 def refresh_daily(cur, days, run_id) -> int:
-    """Before the KPIs: exact daily aggregates and the outlet × meal drill-down for the touched days.
+    """Before the KPIs: exact daily aggregates and the outlet × meal drill-down for the touched days
+    whose transactions changed since they were last refreshed (a run over a year rescans only those).
 
     One statement per month (``canteen_refresh.sql``), each reading the month's rows once: a year at
     once would spill its groupings to disk.
     """
+    days = stale_days(cur, days)
+    if not days:
+        return 0
     cur.execute("SELECT current_setting('work_mem')")
     work_mem = cur.fetchone()[0]
     cur.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
