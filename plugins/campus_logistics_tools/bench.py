@@ -382,7 +382,8 @@ def kpi_section(args, dbs: Databases, work: Path) -> dict:
         run_feed(feed, span, BIG_START, end, run_id="bench", url=url, allow_missing=True)
     shutil.rmtree(span, ignore_errors=True)
     month = [d for d in (BIG_START + timedelta(i) for i in range(args.kpi_days)) if d.month == BIG_START.month]
-    kpi = {"loaded_days": args.kpi_days, "one_month": kpi_recompute(url, month, args.reps)}
+    kpi = {"when": time.strftime("%Y-%m-%d %H:%M %Z"), "loaded_days": args.kpi_days,
+           "one_month": kpi_recompute(url, month, args.reps)}
     if args.kpi_year:
         print("KPI recompute over a year…", flush=True)
         first = BIG_START.replace(day=1)
@@ -585,7 +586,7 @@ def write_report(results: dict, out: Path) -> None:
     k = results.get("kpi")
     if k:
         lines += ["", "## KPI recompute at big-university scale", "",
-                  f"{k['loaded_days']} days of the big university loaded through the feeds"
+                  (f"Measured {k['when']}. " if k.get("when") else "") + f"{k['loaded_days']} days of the big university loaded through the feeds"
                   + ("; for the year, that month replicated server-side into twelve (rows: "
                      + ", ".join(f"{t} {n:,}" for t, n in k["year_rows"].items()) + ")" if k.get("year_rows") else "")
                   + ". Every KPI group, every grain of the periods (days, months, the year).", "",
