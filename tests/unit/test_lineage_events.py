@@ -7,6 +7,8 @@ import importlib
 import inspect
 import logging
 import re
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -78,6 +80,9 @@ def test_without_a_transport_nothing_is_collected(monkeypatch):
     assert le._collector() is None
     monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", '{"type": "console"}')
     assert le._collector() is not None
+    monkeypatch.setitem(sys.modules, "airflow.providers.openlineage", None)  # the provider not installed
+    assert le._collector() is None
+    le.record_load("postgresql://u@db/campus", [Path("/x.csv")], ("core.canteen_txn",))  # and nothing raises
 
 
 def test_lineage_is_collected_and_its_errors_never_reach_the_load(monkeypatch, caplog, tmp_path):
