@@ -107,7 +107,8 @@ def record_load(url: str, files: Iterable[Path], tables: Iterable[str], *,
 
     def datasets():
         refs = list(ref_files)
-        inputs = [file_uri(p) for p in files] + [file_uri(p) for p, _ in refs]
+        # the few ref files first: the collector keeps at most [lineage] max_assets_per_collector
+        inputs = [file_uri(p) for p, _ in refs] + [file_uri(p) for p in files]
         written = dict.fromkeys([*tables, *(t for _, t in refs), *(["core.ref_file"] if refs else []),
                                  *QUALITY_TABLES])
         return inputs, [table_uri(url, t) for t in written]

@@ -96,7 +96,7 @@ def test_lineage_is_collected_and_its_errors_never_reach_the_load(monkeypatch, c
     le.record_load(url, [f], ("core.canteen_txn",), ref_files=[(tmp_path / "ref" / "outlets.csv", "core.outlet")])
     le.record_load(url, [f], ("core.canteen_txn",))  # the same datasets again count once
     got = collector.collected_assets
-    assert [a.asset.uri for a in got.inputs] == [f"file://landing{f}", f"file://landing{tmp_path}/ref/outlets.csv"]
+    assert [a.asset.uri for a in got.inputs] == [f"file://landing{tmp_path}/ref/outlets.csv", f"file://landing{f}"]
     outputs = [a.asset.uri for a in got.outputs]
     assert outputs[:3] == ["postgres://db:5432/campus/core/canteen_txn", "postgres://db:5432/campus/core/outlet",
                            "postgres://db:5432/campus/core/ref_file"]
