@@ -16,7 +16,7 @@ from campus_logistics import lineage_events as le
 
 
 def test_a_table_is_named_by_host_port_database_schema_table_without_the_login():
-    url = "postgresql://etl_admin:s3cret%40pw@Warehouse.Example:6543/campus?sslmode=require"
+    url = "postgresql://etl_admin:<password>@Warehouse.Example:6543/campus?sslmode=require"
     assert le.table_uri(url, "core.canteen_txn") == "postgres://warehouse.example:6543/campus/core/canteen_txn"
     # the embedded server's socket URL: no port given, PostgreSQL's
     socket_url = "postgresql://postgres@localhost/cl_demo?host=/work/var/warehouse"
