@@ -92,6 +92,7 @@ def month_starts(start: date, end: date) -> list[date]:
 class Feed(ABC):
     name: str
     folder: str
+    tables: tuple[str, ...]  # the core tables its loads write (their OpenLineage outputs)
     cadence: str  # 'day', 'month' or 'wave'
     prefix: str
     suffix: str

@@ -96,6 +96,7 @@ def _flag(ok: pd.Series, known: pd.Series) -> pd.Series:
 
 class CanteenFeed(StagedFeed):
     name = "canteen"
+    tables = ("core.canteen_txn", "core.canteen_txn_key")
     folder = "canteen"
     cadence = "day"
     prefix = "canteen_"

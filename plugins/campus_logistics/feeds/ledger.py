@@ -88,6 +88,7 @@ def _prepare(df: pd.DataFrame) -> pd.DataFrame:
 
 class LedgerFeed(MonthlyCsvFeed):
     name = "ledger"
+    tables = ("core.ledger_line",)
     folder = "ledger"
     prefix = "ledger_"
     spec = CsvSpec(COLUMNS, encoding="utf-8")

@@ -743,6 +743,7 @@ class MetersFeed(StagedFeed):
     with the same rules (a day re-judged because its previous day changed)."""
 
     name = "meters"
+    tables = ("core.meter_reading", "core.meter_daily", "core.meter_file")
     folder = "meters"
     cadence = "day"
     prefix = "meters_"

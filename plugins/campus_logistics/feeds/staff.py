@@ -211,6 +211,7 @@ class MonthlyCsvFeed(StagedFeed):
 
 class StaffFeed(MonthlyCsvFeed):
     name = "staff"
+    tables = ("core.staff_month",)
     folder = "staff"
     prefix = "staff_"
     spec = CsvSpec(COLUMNS, encoding="utf-8")

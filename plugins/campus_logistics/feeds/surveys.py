@@ -141,6 +141,7 @@ class _Header:
 
 class SurveysFeed(StagedFeed):
     name = "surveys"
+    tables = ("core.survey_answer",)
     folder = "surveys"
     cadence = "wave"
     prefix = "survey_"

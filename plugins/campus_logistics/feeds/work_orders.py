@@ -413,6 +413,7 @@ class WorkOrdersFeed(StagedFeed):
     each file is then staged, audited and published in its own transaction, in date order."""
 
     name = "work_orders"
+    tables = ("core.work_order_version", "core.work_order")
     folder = "work_orders"
     cadence = "day"
     prefix = "work_orders_"

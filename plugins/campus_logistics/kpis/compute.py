@@ -153,6 +153,9 @@ def recompute(days: Iterable[date | str] = (), *, feeds: Iterable[str] | None = 
                 g.after(cur, periods["day"], run_id)
             rows[g.name] = n
         fault_point("kpi_recompute")
+    from ..lineage_events import record_kpis
+
+    record_kpis(url, [g.name for g, _ in plan])  # OpenLineage; a no-op unless enabled
     periods = periods_for(all_days)
     summary = {"days": len(all_days), "months": len(periods["month"]), "years": [d.year for d in periods["year"]],
                "rows": rows}
