@@ -586,7 +586,8 @@ def write_report(results: dict, out: Path) -> None:
     k = results.get("kpi")
     if k:
         lines += ["", "## KPI recompute at big-university scale", "",
-                  (f"Measured {k['when']}. " if k.get("when") else "") + f"{k['loaded_days']} days of the big university loaded through the feeds"
+                  (f"Measured {k['when']}. " if k.get("when") else "")
+                  + f"{k['loaded_days']} days of the big university loaded through the feeds"
                   + ("; for the year, that month replicated server-side into twelve (rows: "
                      + ", ".join(f"{t} {n:,}" for t, n in k["year_rows"].items()) + ")" if k.get("year_rows") else "")
                   + ". Every KPI group, every grain of the periods (days, months, the year).", "",
