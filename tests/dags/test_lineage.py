@@ -166,6 +166,6 @@ def test_the_kpi_run_tells_marquez_which_core_tables_feed_the_kpi_tables(landing
     pg_ns, database = warehouse_namespace(warehouse)
     # the canteen group's SQL (include/sql/kpi/canteen*.sql) reads these and no other group ran
     assert names(complete["inputs"]) == {(pg_ns, f"{database}.core.{t}")
-                                         for t in ("canteen_txn", "canteen_txn_key", "enrolment")}
+                                         for t in ("canteen_day_change", "canteen_txn", "canteen_txn_key", "enrolment")}
     assert names(complete["outputs"]) == {(pg_ns, f"{database}.mart.{t}") for t in
                                           ("kpi_value", "kpi_definition", "canteen_daily", "canteen_outlet_meal")}

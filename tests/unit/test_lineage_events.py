@@ -62,7 +62,7 @@ def test_each_feed_lists_exactly_the_core_tables_its_code_writes():
 
 def test_a_kpi_group_reads_the_core_tables_of_its_sql_and_writes_its_mart_tables():
     read, written = le.group_tables(le.group_sql("canteen"))  # canteen.sql and canteen_refresh.sql
-    assert read == ["core.canteen_txn", "core.canteen_txn_key", "core.enrolment"]
+    assert read == ["core.canteen_day_change", "core.canteen_txn", "core.canteen_txn_key", "core.enrolment"]
     assert written == ["mart.canteen_daily", "mart.canteen_outlet_meal"]
     read, written = le.group_tables(le.group_sql("utilities"))
     assert read == ["core.meter", "core.meter_daily", "core.meter_file", "core.tariff", "core.utility_baseline"]
