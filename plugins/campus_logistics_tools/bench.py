@@ -383,7 +383,7 @@ def kpi_section(args, dbs: Databases, work: Path) -> dict:
     shutil.rmtree(span, ignore_errors=True)
     month = [d for d in (BIG_START + timedelta(i) for i in range(args.kpi_days)) if d.month == BIG_START.month]
     kpi = {"when": time.strftime("%Y-%m-%d %H:%M %Z"), "loaded_days": args.kpi_days,
-           "one_month": kpi_recompute(url, month, args.reps)}
+           "one_month": kpi_recompute(url, month, args.reps, changed=month)}
     if args.kpi_year:
         print("KPI recompute over a year…", flush=True)
         first = BIG_START.replace(day=1)
