@@ -101,3 +101,39 @@ def test_recompute_is_idempotent_and_the_view_names_the_method(landing, sql):
                     AND "截至月份" = '2001-03-01'""")
     # the year's actual so far is the three months: 6000
     assert rows == [("中心收入", "全校", D("24000.00"), "按已过月份平均", D("6000.00"))]
+
+
+def test_reports_and_the_reform_page_show_the_projection_beside_the_actual(landing, sql, warehouse, tmp_path):
+    from datetime import datetime
+
+    import psycopg
+    from openpyxl import load_workbook
+
+    from campus_logistics.reports import write_report
+    from campus_logistics.ui import pages
+
+    write_monthly_ref(landing)
+    _ledger(landing, 2001, REV_2001)
+    load("ledger", landing, "2001-01-01", "2001-03-31")
+    out = write_report(tmp_path / "annual.xlsx", 2001, url=warehouse)
+    header, *rows = [list(r) for r in load_workbook(out)["预计全年"].iter_rows(values_only=True)]
+    assert header == ["截至月份", "指标名称", "已有实际月数", "本年累计（元）", "预计全年（元）", "预测区间下限（元）",
+                      "预测区间上限（元）", "预测方法", "方法说明", "全年实际（元）"]
+    revenue = [r for r in rows if r[1] == "中心收入"]
+    assert [r[0] for r in revenue] == [datetime(2001, m, 1) for m in (1, 2, 3)]
+    # as of March (test above): 24000 in [13205.22, 34794.78], run rate; the year so far 1100 + 1900 + 3000 = 6000
+    assert [D(str(v)) if isinstance(v, (int, float)) else v for v in revenue[-1]] == [
+        datetime(2001, 3, 1), "中心收入", 3, D(6000), D(24000), D("13205.22"), D("34794.78"), "按已过月份平均", None,
+        D(6000)]
+    monthly = write_report(tmp_path / "march.xlsx", 2001, 3, url=warehouse)
+    assert {r[0] for r in load_workbook(monthly)["预计全年"].iter_rows(min_row=2, values_only=True)} == \
+        {datetime(2001, 3, 1)}
+    html = (write_report(tmp_path / "annual.html", 2001, url=warehouse)).read_text(encoding="utf-8")
+    assert "<h2>预计全年 Year-end projection</h2>" in html
+    assert "<td class='num projected'>24,000.00</td><td class='num interval'>13,205.22 – 34,794.78</td>" \
+           "<td class='method'>按已过月份平均</td>" in html
+    with psycopg.connect(warehouse) as conn:
+        page = pages.reform_page(conn, 2001, 3)
+    assert "预计全年 Year-end projection — 截至 2001年3月" in page
+    assert "data-kpi='centre_revenue_yuan' data-unit='campus' data-method='run_rate'" in page
+    assert "<td class='num projected'>24,000.00</td>" in page

@@ -99,7 +99,8 @@ def _table(sql, name):
 
 
 # the feed whose run a refused file fails (the feeds that need it; every feed for targets.csv)
-FEED_OF = {"baselines.csv": "staff", "meters.csv": "meters", "tariffs.csv": "meters", "utility_baseline.csv": "meters", "sla.csv": "work_orders"}
+FEED_OF = {"baselines.csv": "staff", "meters.csv": "meters", "tariffs.csv": "meters", "utility_baseline.csv": "meters",
+           "sla.csv": "work_orders"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

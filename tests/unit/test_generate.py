@@ -78,7 +78,7 @@ def test_seed_writes_a_complete_landing_directory(seed):
         assert (landing / "staff" / f"staff_2001{m:02d}.csv").exists()
         assert (landing / "ledger" / f"ledger_2001{m:02d}.csv").exists()
     assert sorted(p.name for p in (landing / "surveys").iterdir()) == ["survey_20010615.xlsx", "survey_20011214.xlsx"]
-    assert summary["files"] == {"staff": 12, "meters": 366, "ref": 9, "canteen": 365, "ledger": 12,
+    assert summary["files"] == {"staff": 12, "meters": 366, "ref": 10, "canteen": 365, "ledger": 12,
                                 "work_orders": 365, "surveys": 2}
     assert 700_000 < summary["rows"]["canteen"] < 1_000_000
     # nothing but the feed folders, ref/ and the sidecar folder
