@@ -166,7 +166,9 @@ def reform_page(conn, year: int | None = None, month: int | None = None, unit: s
         + _filter_links("计量单位 Measure", measure, [(None, "全部 all")] + [(m, catalog.measure_label(m)) for m in measures],
                         params, "measure"))
     chart_section = charts_html(conn, year, month) if year else ""
-    projection = projection_html(conn, year, month, unit or "campus") if year and month else ""
+    # money flows only: shown unless another measure is chosen
+    projection = projection_html(conn, year, month, unit or "campus") if year and month and measure in (None, "yuan") \
+        else ""
     report_link = (f"<a href='report.html?{urlencode({'year': year, 'month': month} if month else {'year': year})}'>"
                    f"HTML report {escape(period_label(year, month))}</a> · "
                    f"<a href='report.html?{urlencode({'year': year})}'>HTML report {year}年</a>") if year else ""
