@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
+
 from campus_logistics.kpis.compute import recompute
 from tests.fixtures_monthly import load, write_ledger, write_monthly_ref
 
@@ -101,6 +103,22 @@ def test_recompute_is_idempotent_and_the_view_names_the_method(landing, sql):
                     AND "截至月份" = '2001-03-01'""")
     # the year's actual so far is the three months: 6000
     assert rows == [("中心收入", "全校", D("24000.00"), "按已过月份平均", D("6000.00"))]
+
+
+def test_finance_reader_reads_the_projections_and_the_adjusted_baselines(landing, sql, warehouse):
+    import psycopg
+
+    write_monthly_ref(landing)
+    _ledger(landing, 2001, REV_2001)
+    load("ledger", landing, "2001-01-01", "2001-03-31")
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        conn.execute("SET ROLE finance_reader")
+        # 3 months × 2 units (campus, catering) × 2 projected ledger KPIs (revenue, surplus) = 12 rows
+        assert conn.execute("SELECT count(*) FROM mart.kpi_projection").fetchone() == (12,)
+        assert conn.execute("SELECT count(*) FROM mart.report_kpi_projection").fetchone() == (12,)
+        assert conn.execute("SELECT count(*) FROM mart.utility_baseline_adjusted").fetchone() == (0,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM mart.kpi_projection")
 
 
 def test_reports_and_the_reform_page_show_the_projection_beside_the_actual(landing, sql, warehouse, tmp_path):
