@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 from ..reports import charts, figures
 from ..kpis import catalog
 from ..report import period_label as report_period_label
-from ..reports.html import CSS, charts_html, fmt_value, period_label
+from ..reports.html import CSS, charts_html, fmt_value, period_label, projection_html
 from .. import rules
 
 PAGE_SIZE = 50
@@ -166,6 +166,9 @@ def reform_page(conn, year: int | None = None, month: int | None = None, unit: s
         + _filter_links("计量单位 Measure", measure, [(None, "全部 all")] + [(m, catalog.measure_label(m)) for m in measures],
                         params, "measure"))
     chart_section = charts_html(conn, year, month) if year else ""
+    # money flows only: shown unless another measure is chosen
+    projection = projection_html(conn, year, month, unit or "campus") if year and month and measure in (None, "yuan") \
+        else ""
     report_link = (f"<a href='report.html?{urlencode({'year': year, 'month': month} if month else {'year': year})}'>"
                    f"HTML report {escape(period_label(year, month))}</a> · "
                    f"<a href='report.html?{urlencode({'year': year})}'>HTML report {year}年</a>") if year else ""
@@ -173,7 +176,9 @@ def reform_page(conn, year: int | None = None, month: int | None = None, unit: s
                 f"<h2>图表 Charts — {escape(period_label(year, month)) if year else ''}</h2>{chart_section}"
                 f"<h2>各单位指标 KPIs per unit — {escape(period_label(year, month)) if year else ''}</h2>"
                 "<p class='muted'>▲▼ 绿色为向好、红色为变差、灰色为中性 green: better, red: worse, grey: neutral; "
-                f"比率的变化以百分点计 rates change in percentage points (pp).</p>{table}")
+                f"比率的变化以百分点计 rates change in percentage points (pp).</p>{table}"
+                + (f"<h2>预计全年 Year-end projection — 截至 {escape(period_label(year, month))}</h2>{projection}"
+                   if projection else ""))
 
 
 FILE_PAGE_SIZE = 50
