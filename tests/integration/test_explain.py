@@ -97,6 +97,8 @@ def test_annual_flow_lists_the_months_summed_its_inputs_and_the_roster_files(con
     assert feb["checksum"] == sha256(scenario["landing"] / "staff" / "staff_200102.csv")
     assert (feb["rows_read"], feb["rows_loaded"], feb["rows_quarantined"], feb["rows_duplicate"]) == (12, 11, 0, 1)
     assert feb["rules"] == {"duplicate_collapsed": 1} and feb["counted"] == 11 and feb["run_id"] == "ex-staff"
+    # ZX07's second row (line 11) repeats line 10: collapsed, named by line
+    assert feb["samples_collapsed"] == [{"line": 11, "kept_row": 10, "rule": "duplicate_collapsed"}]
     # samples: line numbers (header = line 1) and pseudonyms, never the raw staff id
     assert [s["line"] for s in feb["samples_counted"]] == [2, 3, 4]
     assert all(s["id"].startswith("staff ") and s["id"].endswith("…") for s in feb["samples_counted"])
@@ -136,6 +138,7 @@ def test_the_text_report_and_the_cli(conn, scenario, capsys):
     text = to_text(explain(conn, "personnel_cost_saved_yuan", "campus", "2001-02"))
     assert "学校节约人员经费" in text and "27,300.00" in text and "staff_200102.csv" in text
     assert "read 12 = loaded 11 + quarantined 0 + duplicates 1" in text
+    assert "collapsed   line 11    duplicate_collapsed: identical to line 10" in text
     assert main(["explain", "canteen_revenue_yuan", "--unit", "campus", "--period", "2001-03",
                  "--warehouse", scenario["url"]]) == 0
     out = capsys.readouterr().out
@@ -203,3 +206,50 @@ def test_cli_errors_exit_non_zero_without_a_traceback(scenario, args, message):
 def test_values_are_decimal_text(conn):
     e = explain(conn, "personnel_cost_saved_transfer_yuan", "campus", "2001-01")
     assert Decimal(e["value"]) == Decimal("21000.50")  # 8,000 + 7,000.50 + 6,000
+
+
+@pytest.fixture
+def client(scenario, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from campus_logistics.ui.app import create_app
+
+    monkeypatch.setenv("CAMPUS_LOGISTICS_WAREHOUSE_URL", scenario["url"])
+    with TestClient(create_app(dependencies=[]), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_the_lineage_page_and_the_links_to_it(client):
+    reform = client.get("/", params={"year": 2001, "month": 3}).text
+    href = "explain?kpi=personnel_cost_saved_yuan&amp;unit=campus&amp;grain=month&amp;period=2001-03"
+    assert f"<a href='{href}'" in reform
+    resp = client.get("/explain", params={"kpi": "personnel_cost_saved_yuan", "unit": "campus", "grain": "month",
+                                          "period": "2001-03"})
+    assert resp.status_code == 200
+    assert resp.headers["content-security-policy"].startswith("default-src 'none'")
+    assert resp.headers["x-content-type-options"] == "nosniff"
+    page = resp.text
+    assert "学校节约人员经费" in page and "27,300.00" in page and "staff_200103.csv" in page
+    # the inputs link to their own trails: 21,100.00 + 6,200.00 = 27,300.00
+    assert "explain?kpi=personnel_cost_saved_transfer_yuan&amp;unit=campus&amp;grain=month&amp;period=2001-03" in page
+    assert "21,100.00" in page and "6,200.00" in page and "✓ 一致 matches" in page
+
+
+@pytest.mark.parametrize("params, status", [
+    ({"kpi": "no_such_kpi", "period": "2001-03"}, 404),
+    ({"kpi": "canteen_revenue_yuan", "period": "2101"}, 404),
+    ({"kpi": "canteen_revenue_yuan", "period": "2001-02-30"}, 404),
+    ({"kpi": "canteen_revenue_yuan", "period": "2001-03", "unit": HOSTILE_OUTLET}, 404),
+    ({"kpi": "canteen_revenue_yuan", "period": "2001-3"}, 422),
+    ({"kpi": "<script>", "period": "2001-03"}, 422),
+    ({"kpi": "a" * 65, "period": "2001-03"}, 422),
+    ({"kpi": "canteen_revenue_yuan", "period": "2001-03", "unit": "u" * 65}, 422),
+    ({"kpi": "canteen_revenue_yuan", "period": "2001-03", "grain": "week"}, 422),
+])
+def test_the_lineage_page_refuses_bad_questions(client, params, status):
+    resp = client.get("/explain", params=params)
+    assert resp.status_code == status, resp.text[:300]
+    assert resp.headers["content-security-policy"].startswith("default-src 'none'")
+    if status == 404:
+        assert resp.headers["content-type"].startswith("text/html") and "<img" not in resp.text
+        assert "审计追溯" in resp.text

@@ -10,7 +10,7 @@
   the value recomputed from them;
 * per source feed, the landing files that fed the period (a file's rows dated in it, or a file
   named for a day or month in it): checksum, run, reconciliation counts, quarantined rows by rule,
-  and a few sample rows that counted and that were quarantined, by line number and id — personal
+  and a few sample rows that counted, were quarantined or collapsed as duplicates, by line and id — personal
   identifiers only as the pseudonyms stored on ingest;
 * the reference files in force (``core.ref_file``) and the tables they fill.
 
@@ -289,6 +289,13 @@ def _feed_files(conn, feed: str, unit: str, lo: date, hi: date, tz: str, rules) 
         rejected.setdefault(fn, []).append({"line": line, "rule": rule, "id": _record_id(record, spec.record_ids),
                                             "reason": [{"rule": r, "zh": zh, "en": en}
                                                        for r, zh, en in rules.explain_all(rule)]})
+    collapsed: dict[str, list[dict]] = {}
+    for fn, line, kept in conn.execute(
+            f"""SELECT f.file, d.row_number, d.kept_row FROM unnest(%s::text[]) AS f(file)
+                CROSS JOIN LATERAL (SELECT row_number, kept_row FROM quality.duplicate_row
+                                    WHERE feed = %s AND file = f.file ORDER BY row_number LIMIT {SAMPLES}) d""",
+            (shown, feed)).fetchall():
+        collapsed.setdefault(fn, []).append({"line": line, "kept_row": kept, "rule": "duplicate_collapsed"})
     out_files = []
     for fn in shown:
         r = recon.get(fn)
@@ -300,6 +307,7 @@ def _feed_files(conn, feed: str, unit: str, lo: date, hi: date, tz: str, rules) 
             **({"checksum": r[5], "run_id": r[6], "reconciled_at": _iso(r[7]), "rows_read": r[1], "rows_loaded": r[2],
                 "rows_quarantined": r[3], "rows_duplicate": r[4]} if r else {}),
             "rules": rule_counts, "samples_counted": samples.get(fn, []), "samples_quarantined": rejected.get(fn, []),
+            "samples_collapsed": collapsed.get(fn, []),
         })
     return {"feed": feed, "counted_label": spec.counted, "files": out_files, "more_files": more,
             "counted_total": sum(counted.values())}
@@ -388,6 +396,9 @@ def to_text(e: dict) -> str:
             for s in f["samples_quarantined"]:
                 reason = "; ".join(f"{r['rule']} {r['zh']}" for r in s["reason"])
                 lines.append(f"      quarantined line {s['line']:<5} {clean(s['id']) or ''}  {clean(reason)}")
+            for s in f["samples_collapsed"]:
+                kept = f"line {s['kept_row']}" if s["kept_row"] is not None else "a row of another file"
+                lines.append(f"      collapsed   line {s['line']:<5} duplicate_collapsed: identical to {kept}")
         if fd["more_files"]:
             lines.append(f"  +{fd['more_files']:,} more file(s)")
     if e["references"]:

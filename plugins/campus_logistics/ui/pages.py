@@ -30,6 +30,9 @@ table.fields th { background: #fafafa; font-weight: normal; color: #555; }
 table.fields td, table.fields th { border: 0; border-bottom: 1px solid #eee; padding: 1px 6px; }
 code { font-size: 12px; }
 .json { font-family: monospace; font-size: 12px; white-space: pre-wrap; max-width: 720px; }
+code.sha { font-size: 11px; word-break: break-all; } td.file { max-width: 260px; }
+td.samples { min-width: 360px; } .sample { padding: 2px 0; border-bottom: 1px dotted #ddd; }
+.sample.quarantined { color: #8a1c1c; }
 """
 
 
@@ -398,13 +401,17 @@ def explain_page(conn, kpi: str, unit: str, period: str, grain: str | None) -> s
             samples += "".join(
                 f"<div class='sample quarantined'>隔离 quarantined line {n(s['line'])} <code>{escape(s['id'] or '')}</code> "
                 f"{rule_text(s['rule'])}</div>" for s in f["samples_quarantined"])
+            samples += "".join(
+                f"<div class='sample collapsed'>重复 collapsed line {n(s['line'])}: "
+                + (f"identical to line {n(s['kept_row'])}" if s["kept_row"] is not None else "identical to a row of another file")
+                + f" {rule_text(s['rule'])}</div>" for s in f["samples_collapsed"])
             counts = (f"<td class='num read'>{n(f['rows_read'])}</td><td class='num loaded'>{n(f['rows_loaded'])}</td>"
                       f"<td class='num quarantined'>{n(f['rows_quarantined'])}</td><td class='num'>{n(f['rows_duplicate'])}</td>"
                       if f["reconciled"] else "<td colspan='4' class='muted'>no reconciliation recorded</td>")
             body.append(
-                f"<tr data-file='{escape(f['file'])}'><td>{escape(f['file'])}<br><code class='muted'>sha256 "
+                f"<tr data-file='{escape(f['file'])}'><td class='file'>{escape(f['file'])}<br><code class='muted sha'>sha256 "
                 f"{escape(f.get('checksum') or '')}</code></td>{counts}<td class='num counted'>{n(f['counted'])}</td>"
-                f"<td class='rule'>{rules_}</td><td>{samples}</td><td class='runid'>{run_link(fd['feed'], f.get('run_id'))}"
+                f"<td class='rule'>{rules_}</td><td class='samples'>{samples}</td><td class='runid'>{run_link(fd['feed'], f.get('run_id'))}"
                 f"<br><span class='muted'>{escape(f.get('reconciled_at') or '')}</span></td></tr>")
         if fd["more_files"]:
             body.append(f"<tr><td colspan='9' class='muted'>+{n(fd['more_files'])} more files</td></tr>")
@@ -415,7 +422,7 @@ def explain_page(conn, kpi: str, unit: str, period: str, grain: str | None) -> s
     if e["references"]:
         refs = "".join(
             f"<tr><td><code>{escape(r['name'])}</code></td><td><code>{escape(r['table'] or '')}</code></td>"
-            + (f"<td class='num'>{n(r['rows'])}</td><td><code class='muted'>{escape(r['checksum'])}</code></td>"
+            + (f"<td class='num'>{n(r['rows'])}</td><td><code class='muted sha'>{escape(r['checksum'])}</code></td>"
                f"<td>{escape(r['loaded_at'] or '')}</td><td class='runid'>{escape(r['run_id'] or '')}</td>"
                if r["loaded"] else "<td colspan='4' class='muted'>未加载 not loaded</td>") + "</tr>"
             for r in e["references"])
