@@ -72,3 +72,11 @@ def test_the_recomputation_rounds_as_the_value_is_stored():
     assert _check(k, inputs, "7.87")["matches"] is False
     assert _check(k, [{"op": "+", "value": None}, {"op": "/", "value": "4"}], "7.88") is None  # an input absent
     assert _check(k, [{"op": "+", "value": "1"}, {"op": "/", "value": "0"}], "1") is None
+
+
+def test_text_from_files_cannot_drive_the_terminal():
+    from campus_logistics.kpis.explain import clean
+
+    # an ANSI escape, a bidi override and a newline from a file: shown as '?', never interpreted
+    assert clean("a\x1b[31mb\u202ec\nd") == "a?[31mb?c?d"
+    assert clean(None) == "" and clean("营业额 <b>") == "营业额 <b>"
