@@ -14,6 +14,7 @@ Worked out by hand:
 * canteen_revenue_yuan, campus, March: 5 Mar 5.00 + 8.50 + 12.00 (A4 at 第九食堂 quarantined) = 25.50;
   6 Mar 6.00; 7 Mar 2.00 → 33.50 from 5 transactions; canteen_avg_ticket_yuan = 33.50 ÷ 5 = 6.70.
   canteen_20010305.csv: read 4 = loaded 3 + quarantined 1 (line 5, outlet_known).
+* satisfaction_rate, campus, wave of 16 March: 非常满意/满意 in 5 of 7 answered cells = 0.714286 (71.4%).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def load_files(root: Path) -> None:
 
     load("staff", root, "2001-01-01", "2001-03-31", run_id="ex-staff")
     load("canteen", root, "2001-03-05", "2001-03-07", run_id="ex-canteen")
+    load("surveys", root, "2001-03-16", "2001-03-16", run_id="ex-surveys")
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +134,16 @@ def test_a_ratio_is_recomputed_from_its_stored_inputs(conn):
     assert e["value"] == "6.70"
     assert [(i["op"], i["value"]) for i in e["inputs"]] == [("+", "33.50"), ("/", "5")]
     assert e["check"]["recomputed"] == "6.70" and e["check"]["matches"]
+
+
+def test_a_survey_date_is_its_wave_and_a_rate_shows_its_denominator(conn):
+    e = explain(conn, "satisfaction_rate", "campus", "2001-03-16")
+    assert (e["grain"], e["value"]) == ("wave", "0.714286")
+    assert [(i["op"], i["code"], i["value"]) for i in e["inputs"]] == [("/", "satisfaction_responses", "7")]
+    assert e["check"] is None  # the numerator is not a stored KPI
+    [f] = e["feeds"][0]["files"]
+    assert (f["file"], f["rows_read"], f["counted"]) == ("survey_20010316.xlsx", 4, 8)  # 4 respondents × 2 units
+    assert "值 Value: 71.4%\n" in to_text(e)
 
 
 def test_the_text_report_and_the_cli(conn, scenario, capsys):

@@ -352,7 +352,7 @@ def to_text(e: dict) -> str:
         f"审计追溯 Audit trail — {k['name_zh']} {k['name_en']} ({k['code']})",
         f"单位 Unit: {clean(e['unit_name'])} ({clean(e['unit_code'])})   期间 Period: {e['period_label']} "
         f"({e['grain']} {e['period']})",
-        f"值 Value: {_fmt(e['value'], unit)} {measure_label(unit)}"
+        f"值 Value: {_fmt(e['value'], unit)}{'' if unit == 'rate' else ' ' + measure_label(unit)}"
         + (f"   基线 Baseline: {_fmt(e['baseline'], unit)}" if e["baseline"] is not None else ""),
         f"计算 Computed: {clean(e['computed_at'])}   运行 Run: {clean(e['run_id']) or '—'}",
         f"类型 Kind: {k['kind']} — {k['kind_zh']}",

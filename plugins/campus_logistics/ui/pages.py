@@ -360,7 +360,8 @@ def explain_page(conn, kpi: str, unit: str, period: str, grain: str | None) -> s
                  ("单位 Unit", f"{escape(e['unit_name'])} <span class='muted'>{escape(e['unit_code'])}</span>"),
                  ("期间 Period", f"{escape(e['period_label'])} <span class='muted'>{escape(e['grain'])} "
                                  f"{escape(e['period'])}</span>"),
-                 ("值 Value", f"<b class='value'>{v(e['value'])}</b> {escape(catalog.measure_label(mu))}"),
+                 ("值 Value", f"<b class='value'>{v(e['value'])}</b> "
+                  + ("" if mu == "rate" else escape(catalog.measure_label(mu)))),
                  *([("基线 Baseline", v(e["baseline"]))] if e["baseline"] is not None else []),
                  ("计算时间 Computed", escape(e["computed_at"] or "")),
                  ("运行 Run", escape(e["run_id"] or "—")),
