@@ -100,7 +100,7 @@ def test_annual_flow_lists_the_months_summed_its_inputs_and_the_roster_files(con
     assert (feb["rows_read"], feb["rows_loaded"], feb["rows_quarantined"], feb["rows_duplicate"]) == (12, 11, 0, 1)
     assert feb["rules"] == {"duplicate_collapsed": 1} and feb["counted"] == 11 and feb["run_id"] == "ex-staff"
     # ZX07's second row (line 11) repeats line 10: collapsed, named by line
-    assert feb["samples_collapsed"] == [{"line": 11, "kept_row": 10, "rule": "duplicate_collapsed"}]
+    assert feb["samples_duplicate"] == [{"line": 11, "kept_row": 10, "rule": "duplicate_collapsed"}]
     # samples: line numbers (header = line 1) and pseudonyms, never the raw staff id
     assert [s["line"] for s in feb["samples_counted"]] == [2, 3, 4]
     assert all(s["id"].startswith("staff ") and s["id"].endswith("…") for s in feb["samples_counted"])

@@ -307,7 +307,7 @@ def _feed_files(conn, feed: str, unit: str, lo: date, hi: date, tz: str, rules) 
             **({"checksum": r[5], "run_id": r[6], "reconciled_at": _iso(r[7]), "rows_read": r[1], "rows_loaded": r[2],
                 "rows_quarantined": r[3], "rows_duplicate": r[4]} if r else {}),
             "rules": rule_counts, "samples_counted": samples.get(fn, []), "samples_quarantined": rejected.get(fn, []),
-            "samples_collapsed": collapsed.get(fn, []),
+            "samples_duplicate": collapsed.get(fn, []),
         })
     return {"feed": feed, "counted_label": spec.counted, "files": out_files, "more_files": more,
             "counted_total": sum(counted.values())}
@@ -396,7 +396,7 @@ def to_text(e: dict) -> str:
             for s in f["samples_quarantined"]:
                 reason = "; ".join(f"{r['rule']} {r['zh']}" for r in s["reason"])
                 lines.append(f"      quarantined line {s['line']:<5} {clean(s['id']) or ''}  {clean(reason)}")
-            for s in f["samples_collapsed"]:
+            for s in f["samples_duplicate"]:
                 kept = f"line {s['kept_row']}" if s["kept_row"] is not None else "a row of another file"
                 lines.append(f"      collapsed   line {s['line']:<5} duplicate_collapsed: identical to {kept}")
         if fd["more_files"]:

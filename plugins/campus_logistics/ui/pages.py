@@ -405,7 +405,7 @@ def explain_page(conn, kpi: str, unit: str, period: str, grain: str | None) -> s
             samples += "".join(
                 f"<div class='sample collapsed'>重复 collapsed line {n(s['line'])}: "
                 + (f"identical to line {n(s['kept_row'])}" if s["kept_row"] is not None else "identical to a row of another file")
-                + f" {rule_text(s['rule'])}</div>" for s in f["samples_collapsed"])
+                + f" {rule_text(s['rule'])}</div>" for s in f["samples_duplicate"])
             counts = (f"<td class='num read'>{n(f['rows_read'])}</td><td class='num loaded'>{n(f['rows_loaded'])}</td>"
                       f"<td class='num quarantined'>{n(f['rows_quarantined'])}</td><td class='num'>{n(f['rows_duplicate'])}</td>"
                       if f["reconciled"] else "<td colspan='4' class='muted'>no reconciliation recorded</td>")
