@@ -30,6 +30,8 @@ import pyarrow.csv as pacsv
 from .faults import fault_point
 
 QUARANTINE = "_quarantine"
+COLLAPSED = "_collapsed"  # the lines collapsed as duplicates, and the line each repeats
+DUPLICATE_SAMPLE = 20  # collapsed lines kept per file (quality.duplicate_row) for the audit trail
 
 
 @dataclass
@@ -161,6 +163,14 @@ def create_quarantine(cur) -> None:
         f"CREATE TEMP TABLE {QUARANTINE} (row_number integer NOT NULL, rule text NOT NULL, record jsonb NOT NULL)"
         " ON COMMIT DROP"
     )
+    cur.execute(f"CREATE TEMP TABLE {COLLAPSED} (row_number integer NOT NULL, kept_row integer) ON COMMIT DROP")
+
+
+def collapsed_rows(cur, rows: Iterable[tuple[int, int | None]]) -> None:
+    """Record lines collapsed as duplicates: (line, line of the identical row kept)."""
+    with cur.copy(f"COPY {COLLAPSED} (row_number, kept_row) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def quarantine_rows(cur, rows: Iterable[tuple[int, str, dict]]) -> int:
@@ -180,6 +190,13 @@ def publish_quality(cur, outcome: FileOutcome, run_id: str | None) -> None:
     cur.execute(
         f"""INSERT INTO quality.rejected_rows (feed, file, row_number, rule, record, run_id)
             SELECT %s, %s, row_number, rule, record, %s FROM {QUARANTINE} ORDER BY row_number""",
+        (outcome.feed, outcome.file, run_id),
+    )
+    cur.execute("DELETE FROM quality.duplicate_row WHERE feed = %s AND file = %s", (outcome.feed, outcome.file))
+    cur.execute(
+        f"""INSERT INTO quality.duplicate_row (feed, file, row_number, kept_row, run_id)
+            SELECT %s, %s, row_number, min(kept_row), %s FROM {COLLAPSED}
+            GROUP BY row_number ORDER BY row_number LIMIT {DUPLICATE_SAMPLE}""",
         (outcome.feed, outcome.file, run_id),
     )
     values = (outcome.feed, outcome.file, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined,
@@ -256,6 +273,9 @@ def collapse_duplicates(cur, *, stage: str, key: str | Sequence[str], content: S
             quarantined += cur.rowcount
             outcome.count_rule(rule, cur.rowcount)
         outcome.rows_quarantined += quarantined
+        cur.execute(f"""INSERT INTO {COLLAPSED} (row_number, kept_row)
+                        SELECT s.{line}, d.first_line FROM {stage} s JOIN _dups d ON {on}
+                        WHERE d.variants = 1 AND s.{line} <> d.first_line""")
         cur.execute(f"DELETE FROM {stage} s USING _dups d WHERE {on} AND (d.variants > 1 OR s.{line} <> d.first_line)")
         collapsed = cur.rowcount - quarantined
         outcome.rows_duplicate += collapsed
@@ -266,7 +286,7 @@ def collapse_duplicates(cur, *, stage: str, key: str | Sequence[str], content: S
     cur.execute(
         f"""CREATE TEMP TABLE _dups ON COMMIT DROP AS
             SELECT s.{line} AS _line, {row} AS h, first_value({row}) OVER w AS first_h,
-                   row_number() OVER w AS rn
+                   row_number() OVER w AS rn, first_value(s.{line}) OVER w AS first_line
             FROM {stage} s
             WHERE ({by}) IN (SELECT {group} FROM {stage} GROUP BY {group} HAVING count(*) > 1)
             WINDOW w AS (PARTITION BY {by} ORDER BY s.{line})"""
@@ -278,7 +298,7 @@ def collapse_duplicates(cur, *, stage: str, key: str | Sequence[str], content: S
         owned = (f"{stage} s JOIN {key_table} k ON {' AND '.join(f'k.{k} = s.{k}' for k in keys)} AND k.source_file <> %s "
                  f"JOIN {core} c ON {' AND '.join(f'c.{k} = k.{k}' for k in keys)} "
                  f"AND c.{partition_column} = k.{partition_column}")
-        cur.execute(f"INSERT INTO _dups (_line, h, first_h, rn) SELECT s.{line}, {row}, {core_row}, 1 FROM {owned}",
+        cur.execute(f"INSERT INTO _dups (_line, h, first_h, rn, first_line) SELECT s.{line}, {row}, {core_row}, 1, NULL FROM {owned}",
                     (file,))
     cur.execute(
         f"""INSERT INTO {QUARANTINE} (row_number, rule, record)
@@ -290,6 +310,10 @@ def collapse_duplicates(cur, *, stage: str, key: str | Sequence[str], content: S
     cur.execute("SELECT count(DISTINCT _line) FROM _dups WHERE h = first_h AND _line NOT IN "
                 "(SELECT _line FROM _dups WHERE h <> first_h)")
     same = cur.fetchone()[0]
+    cur.execute(f"""INSERT INTO {COLLAPSED} (row_number, kept_row)
+                    SELECT DISTINCT ON (_line) _line, first_line FROM _dups
+                    WHERE h = first_h AND _line NOT IN (SELECT _line FROM _dups WHERE h <> first_h)
+                    ORDER BY _line, first_line""")
     cur.execute(f"DELETE FROM {stage} WHERE {line} IN (SELECT _line FROM _dups)")
     outcome.rows_quarantined += conflicts
     outcome.rows_duplicate += same

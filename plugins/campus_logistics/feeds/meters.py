@@ -86,7 +86,8 @@ import pyarrow.csv as pacsv
 
 from .. import limits
 from ..errors import FileRejected
-from ..loading import FileOutcome, create_quarantine, publish_quality, quarantine_rows, record_validation
+from ..loading import (FileOutcome, collapsed_rows, create_quarantine, publish_quality, quarantine_rows,
+                       record_validation)
 from ..settings import TIME_ZONE
 from ..validation import ROW, Rule, validator
 from .base import CsvReader, CsvSpec, LandingFile, LoadContext, nullify
@@ -217,6 +218,7 @@ class Screen:
     rows_read: int = 0
     checksum: str = ""  # of the bytes read
     duplicates: int = 0
+    collapsed: list[tuple[int, int]] = field(default_factory=list)  # (line, line of the identical reading kept)
     rule_counts: dict[str, int] = field(default_factory=dict)
 
     def count(self, rule: str, n: int) -> None:
@@ -323,6 +325,8 @@ def _collapse_duplicates(good: pd.DataFrame, scr: Screen) -> pd.DataFrame:
     keep = ~good.index.isin(conflict_idx)
     repeat = good.duplicated(["meter_id", "us"], keep="first") & keep
     scr.duplicates += int(repeat.sum())
+    first = good.groupby(["meter_id", "us"])["_line"].transform("first")
+    scr.collapsed += [(int(a), int(b)) for a, b in zip(good.loc[repeat, "_line"], first[repeat])]
     scr.count("duplicate_collapsed", int(repeat.sum()))
     return good[keep & ~repeat].reset_index(drop=True)
 
@@ -830,6 +834,8 @@ class MetersFeed(StagedFeed):
             outcome.rows_quarantined += quarantine_rows(cur, sorted(scr.bad, key=lambda b: b[0]))
         outcome.rows_loaded = len(g)
         outcome.rows_duplicate += scr.duplicates
+        if scr.collapsed:
+            collapsed_rows(cur, scr.collapsed)
         for rule, n in scr.rule_counts.items():
             outcome.count_rule(rule, n)
         cur.execute("DELETE FROM core.meter_reading WHERE source_file = %s OR day = %s", (lf.name, day))
@@ -878,7 +884,7 @@ class MetersFeed(StagedFeed):
         if anchor_digest(new_last) != judged_against and next_path.is_file():
             # its readings were judged against other previous readings: re-judge and reload it
             # (this file's quarantine is published: the reload brings its own)
-            cur.execute("DROP TABLE IF EXISTS _quarantine")
+            cur.execute("DROP TABLE IF EXISTS _quarantine, _collapsed")
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (self.name, next_path.name))
             try:
                 with ctx.conn.transaction():

@@ -17,6 +17,7 @@ from typing import Callable
 
 GRAINS = ("day", "month", "wave", "year")
 KINDS = ("flow", "stock", "rate")
+INPUT_OPS = ("+", "-", "/", "of")
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,15 @@ class KPI:
     formula: str
     sources: tuple[str, ...]
     group: str
+    # Other KPIs this one is computed from or read against (the audit trail shows their stored values
+    # for the same unit, grain and period): (op, code), op "+" / "-" / "/" the arithmetic in order
+    # (value = +a − b …, or +a ÷ b), "of" a KPI it is part of or compared with (its baseline, its whole).
+    inputs: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
         assert self.kind in KINDS, self.code
         assert set(self.grains) <= set(GRAINS), self.code
+        assert all(op in INPUT_OPS for op, _ in self.inputs), self.code
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,8 @@ class Group:
 
 
 def kpi(group: str, sources: tuple[str, ...], code: str, name_zh: str, name_en: str, unit: str, kind: str,
-        grains: tuple[str, ...], formula: str) -> KPI:
-    return KPI(code, name_zh, name_en, unit, kind, grains, formula, sources, group)
+        grains: tuple[str, ...], formula: str, inputs: tuple[tuple[str, str], ...] = ()) -> KPI:
+    return KPI(code, name_zh, name_en, unit, kind, grains, formula, sources, group, inputs)
 
 
 def _load_groups() -> tuple[Group, ...]:

@@ -26,8 +26,8 @@ DMY = ("day", "month", "year")
 MY = ("month", "year")
 
 
-def _k(code, zh, en, unit, kind, grains, formula):
-    return kpi("utilities", SRC, code, zh, en, unit, kind, grains, formula)
+def _k(code, zh, en, unit, kind, grains, formula, inputs=()):
+    return kpi("utilities", SRC, code, zh, en, unit, kind, grains, formula, inputs)
 
 
 GROUP = Group("utilities", ("meters",), DMY, (
@@ -61,7 +61,8 @@ GROUP = Group("utilities", ("meters",), DMY, (
     _k("utilities_recovered_yuan", "回收水电费", "Utilities charges recovered", "yuan", "flow", DMY,
        "Σ billed consumption (payer ≠ school) × the tariff in force that day, per paying unit and campus"),
     _k("utilities_saved_total_yuan", "水电费节约合计", "Utilities saved in total", "yuan", "flow", MY,
-       "utilities_conservation_saved_yuan + utilities_recovered_yuan (campus, monthly)"),
+       "utilities_conservation_saved_yuan + utilities_recovered_yuan (campus, monthly)",
+       (("+", "utilities_conservation_saved_yuan"), ("+", "utilities_recovered_yuan"))),
     _k("meters_reporting_rate", "表计数据完整率", "Meter reporting rate", "rate", "rate", DMY,
        "daily: meters with a usable (plausible, not quarantined) reading that day ÷ meters in ref/meters.csv; "
        "month and year: Σ reporting meter-days ÷ (meters × days loaded in the period)"),
