@@ -147,7 +147,9 @@ def test_plugin_is_loaded_with_its_views(server):
     assert [a["url_prefix"] for a in ui["fastapi_apps"]] == ["/reform", "/reform-time"]
     assert [(r["bundle_url"], r["destination"]) for r in ui["react_apps"]] == [("/reform-time/shanghai-time.js",
                                                                                 "dashboard")]
-    assert set(plugins) == {"campus_logistics_ui"}  # the package itself is not scanned as plugins
+    # the package itself is not scanned as plugins; the lineage listener (campus_logistics_lineage.py)
+    # and the OpenLineage provider's plugin are the only others
+    assert set(plugins) == {"campus_logistics_ui", "campus_logistics_lineage", "OpenLineageProviderPlugin"}
 
 
 def _ui_timezone(browser, server, *, picked: str | None = None) -> str | None:
