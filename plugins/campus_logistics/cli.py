@@ -10,6 +10,9 @@ The Airflow DAGs are the product; the command line only drives them:
   creates a finance login (a member of ``finance_reader``).
 * ``kpis --year Y`` prints the year's campus KPIs; ``seed-table`` prints them beside the case
   study's published figures.
+* ``explain KPI --unit U --period P [--grain G] [--json]`` prints the audit trail of one stored
+  value: its inputs, the landing files that fed it (checksums, counts, sample rows) and the
+  reference files (``kpis/explain.py``).
 * ``report --year Y [--month M] --out FILE`` writes the annual (or monthly) finance report; the
   format follows FILE's suffix (``.xlsx``).
 * ``airflow`` starts Airflow locally (standalone) with the project's DAGs.
@@ -245,6 +248,21 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_explain(args) -> int:
+    from .kpis.explain import ExplainError, explain, to_text
+    from .warehouse import connect
+
+    url = args.warehouse or _setup_warehouse(None)
+    try:
+        with connect(url) as conn:
+            e = explain(conn, args.kpi, args.unit, args.period, args.grain)
+    except ExplainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(e, ensure_ascii=False, indent=1) if args.json else to_text(e))
+    return 0
+
+
 def _month(s: str) -> int:
     if not (s.isascii() and s.isdigit()) or not 1 <= int(s) <= 12:  # isdigit() alone accepts '²', int() does not
         raise argparse.ArgumentTypeError(f"expected a month 1-12, got {s!r}")
@@ -338,6 +356,16 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--out", required=True, help="output file; its suffix chooses the format (.xlsx workbook or .html page with charts)")
     rp.add_argument("--warehouse", help="postgresql:// URL (e.g. as finance_reader); default: the embedded warehouse")
     rp.set_defaults(func=cmd_report)
+
+    ex = sub.add_parser("explain", help="the audit trail of one stored KPI value: inputs, source files, reference files")
+    ex.add_argument("kpi", help="KPI code, e.g. personnel_cost_saved_yuan")
+    ex.add_argument("--unit", default="campus", help="unit code (default campus)")
+    ex.add_argument("--period", required=True, help="YYYY (year), YYYY-MM (month) or YYYY-MM-DD (day or wave)")
+    ex.add_argument("--grain", choices=["day", "month", "wave", "year"],
+                    help="default: from the period's form (a date is a wave for the satisfaction KPIs)")
+    ex.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    ex.add_argument("--warehouse", help="postgresql:// URL (reads core and quality); default: the embedded warehouse")
+    ex.set_defaults(func=cmd_explain)
 
     a = sub.add_parser("airflow", help="start Airflow locally (standalone) with the project's DAGs")
     a.add_argument("--port", type=int, default=8080,

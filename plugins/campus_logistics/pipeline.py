@@ -157,6 +157,16 @@ def _record_ref_results(url: str, rejected: list[FileRejected], run_id: str) -> 
                               {"rows_read": exc.rows_read, "rows_failing": exc.rows_bad}, {exc.rule: exc.detail}, run_id)
 
 
+def _record_lineage(url: str, feed, landing: Path, files, ref_reloaded: list[str]) -> None:
+    """OpenLineage: the files this load opened and the tables it wrote (a no-op unless enabled)."""
+    from .lineage_events import record_load
+    from .reference import REF_FILES
+
+    ref_tables = {spec.name: spec.table for spec in REF_FILES}
+    record_load(url, [lf.path for lf in files], feed.spec.tables,
+                ref_files=[(landing / "ref" / name, ref_tables[name]) for name in ref_reloaded if name in ref_tables])
+
+
 def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run_id: str | None = None,
              url: str | None = None, allow_missing: bool = False, replace_reference: bool = True) -> FeedRunResult:
     """Load every file of ``feed_name`` for [start, end]; rejected files are listed, not raised.
@@ -186,6 +196,7 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
     files, missing = feed.spec.files(landing, start, end)
     env = LoadEnv(url=url, run_id=run_id, pseudonymise=pseudo, today=today)
     outcomes, rejected = load_files(feed, files, env)
+    _record_lineage(url, feed, landing, files, result.ref_reloaded)
     _publish_data_docs(feed_name, run_id, pseudo)
     result.warnings = _file_warnings(url, feed.spec, landing, outcomes, run_id)
     affected: set[date] = set()

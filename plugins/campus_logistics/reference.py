@@ -80,6 +80,7 @@ class Constraint:
     column: str
     ok: Callable[[object], bool]
     says: str  # what a good value is, for the message (never the value itself)
+    row: bool = False  # ok() receives the whole parsed row (a condition on one key of a key/value file)
 
 
 def _at_least(n) -> Callable[[object], bool]:
@@ -101,6 +102,20 @@ def _scale(integer_digits: int, decimals: int) -> Callable[[object], bool]:
 
 
 INT4 = (-2**31, 2**31 - 1)
+
+
+def _key_value(key: str, ok: Callable[[Decimal], bool]) -> Callable[[dict], bool]:
+    """A baselines.csv row: the value of ``key`` must satisfy ``ok``; other keys pass."""
+    return lambda r: r["key"] != key or ok(r["value"])
+
+
+# optional baselines.csv keys of the normalised utilities savings (kpis/utility_baselines.py)
+BASELINE_KEY_CHECKS = (
+    Constraint("value", _key_value("utility_baseline_students", lambda v: 1 <= v <= INT4[1]),
+               "utility_baseline_students must be a number of students from 1 to 2147483647", row=True),
+    Constraint("value", _key_value("utility_baseline_year", lambda v: v == v.to_integral_value() and 1900 <= v <= 2999),
+               "utility_baseline_year must be a whole year from 1900 to 2999", row=True),
+)
 # numbers the KPIs multiply and sum, and the report views show as numeric(30, 2/6): a value beyond
 # these never describes this campus, and would overflow a report
 PLAUSIBLE = _scale(15, 6)
@@ -129,7 +144,7 @@ class RefFile:
             seen.add(k)
         for r in rows:
             for c in self.constraints:
-                if not c.ok(r[c.column]):
+                if not c.ok(r if c.row else r[c.column]):
                     raise _constraint(file, r, c.column, c.says)
 
     def check_units(self, rows: list[dict], file: str, known: set[str]) -> None:
@@ -170,13 +185,18 @@ REF_FILES: list[RefFile] = [
     RefFile("enrolment.csv", "core.enrolment", {"month": _month, "students": _int}, ("month",), ("canteen",),
             constraints=(Constraint("students", _between(0, INT4[1]), "a number of students from 0 to 2147483647"),)),
     RefFile("baselines.csv", "core.baseline", {"key": _text, "value": _num, "note": _opt_text}, ("key",), ("staff",),
-            constraints=(Constraint("value", PLAUSIBLE, PLAUSIBLE_SAYS),)),
+            constraints=(Constraint("value", PLAUSIBLE, PLAUSIBLE_SAYS),) + BASELINE_KEY_CHECKS),
     RefFile("utility_baseline.csv", "core.utility_baseline",
             {"utility": _enum("electricity", "water"), "month_of_year": _int, "quantity": _num},
             ("utility", "month_of_year"), ("meters",),
             constraints=(Constraint("month_of_year", _between(1, 12), "a month of the year from 1 to 12"),
                          Constraint("quantity", _at_least(0), "a baseline quantity must not be negative"),
                          Constraint("quantity", PLAUSIBLE, PLAUSIBLE_SAYS))),
+    # optional: daily mean temperatures for the weather-adjusted utilities saving
+    RefFile("temperature.csv", "core.temperature", {"date": _date, "mean_temp_c": _num}, ("date",),
+            table_columns=("day", "mean_temp_c"),
+            constraints=(Constraint("mean_temp_c", _between(-60, 60), "a daily mean temperature from -60 to 60 °C"),
+                         Constraint("mean_temp_c", _scale(2, 2), "at most 2 decimals"))),
     RefFile("sla.csv", "core.sla", {"category": _text, "respond_within_min": _int, "complete_within_h": _num},
             ("category",), ("work_orders",),
             constraints=(Constraint("respond_within_min", _between(0, INT4[1]), "minutes from 0 to 2147483647"),
@@ -323,11 +343,12 @@ def _load_ref_file(conn, spec: RefFile, path: Path, raw: bytes, checksum: str, r
             if spec.units:
                 known = {u for (u,) in conn.execute("SELECT DISTINCT unit_code FROM core.sub_centre").fetchall()}
                 spec.check_units(rows, spec.name, known)
-            cols = list(spec.columns)
+            headers = list(spec.columns)
+            cols = list(spec.table_columns or headers)
             conn.execute(f"DELETE FROM {spec.table}")
             with conn.cursor().copy(f"COPY {spec.table} ({', '.join(cols)}) FROM STDIN") as copy:
                 for r in rows:
-                    copy.write_row(tuple(r[c] for c in cols))
+                    copy.write_row(tuple(r[c] for c in headers))
             if spec.table == "core.sub_centre":
                 _check_units_still_known(conn, path.parent, loaded)
             conn.execute(

@@ -15,6 +15,7 @@ MONTHLY = "0 0 1 * *"
 SPECS = {spec.name: spec for spec in (
     FeedSpec(
         name="canteen", feed_class="canteen:CanteenFeed", folder="canteen", prefix="canteen_", suffix=".csv",
+        tables=("core.canteen_txn", "core.canteen_txn_key"),
         cadence="day", cron=DAILY, format="csv", encoding="gb18030",
         columns=("流水号", "卡号", "身份", "交易时间", "商户名称", "终端号", "交易金额", "交易类型", "原流水号"),
         types=(("流水号", "text"), ("卡号", "text, pseudonymised"), ("身份", "学生/教职工/其他"),
@@ -31,6 +32,7 @@ SPECS = {spec.name: spec for spec in (
     ),
     FeedSpec(
         name="meters", feed_class="meters:MetersFeed", folder="meters", prefix="meters_", suffix=".csv",
+        tables=("core.meter_reading", "core.meter_daily", "core.meter_file"),
         cadence="day", cron=DAILY, format="csv", encoding="utf-8",
         columns=("meter_id", "read_at", "reading", "status"),
         types=(("meter_id", "a meter of ref/meters.csv"), ("read_at", "ISO-8601 timestamp"),
@@ -44,6 +46,7 @@ SPECS = {spec.name: spec for spec in (
     ),
     FeedSpec(
         name="work_orders", feed_class="work_orders:WorkOrdersFeed", folder="work_orders", prefix="work_orders_",
+        tables=("core.work_order_version", "core.work_order"),
         suffix=".json", cadence="day", cron=DAILY, format="json",
         columns=("order_id", "category", "unit_code", "building_code", "room", "created_at", "dispatched_at",
                  "arrived_at", "completed_at", "status", "rating", "reopened", "updated_at"),
@@ -61,6 +64,7 @@ SPECS = {spec.name: spec for spec in (
     ),
     FeedSpec(
         name="surveys", feed_class="surveys:SurveysFeed", folder="surveys", prefix="survey_", suffix=".xlsx",
+        tables=("core.survey_answer",),
         cadence="wave", cron=DAILY, format="xlsx",
         rules=("response_no_present", "submitted_at_valid", "submitted_at_near_wave", "holder_type_known",
                "answer_on_scale"),
@@ -71,6 +75,7 @@ SPECS = {spec.name: spec for spec in (
     ),
     FeedSpec(
         name="staff", feed_class="staff:StaffFeed", folder="staff", prefix="staff_", suffix=".csv",
+        tables=("core.staff_month",),
         cadence="month", cron=MONTHLY, format="csv", encoding="utf-8",
         columns=("month", "staff_id", "unit_code", "role", "origin", "payer", "monthly_cost_yuan"),
         types=(("month", "the file's month"), ("staff_id", "text, pseudonymised"),
@@ -86,6 +91,7 @@ SPECS = {spec.name: spec for spec in (
     ),
     FeedSpec(
         name="ledger", feed_class="ledger:LedgerFeed", folder="ledger", prefix="ledger_", suffix=".csv",
+        tables=("core.ledger_line",),
         cadence="month", cron=MONTHLY, format="csv", encoding="utf-8",
         columns=("month", "unit_code", "entry_type", "category", "amount_yuan", "funding_source", "memo"),
         types=(("month", "the file's month"), ("unit_code", "a unit of ref/sub_centres.csv"),

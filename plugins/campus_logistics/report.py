@@ -73,6 +73,41 @@ def seed_value(conn, p: Published, year: int = SEED_YEAR) -> Decimal | None:
     return row[0] if row else None
 
 
+# The case study's projection: "预计年积累资金15万元以上" from about 70,000 at six months.
+SEED_PROJECTION = Published("centre_surplus_yuan", "预计年积累资金 (截至6月预计全年)", Decimal(150000), "min")
+SEED_PROJECTION_AS_OF = 6
+
+
+def seed_projection(conn, year: int = SEED_YEAR):
+    """(ytd, projected, low, high, method) of the surplus projected as of June, or None."""
+    return conn.execute(
+        """SELECT ytd, projected, low, high, method FROM mart.kpi_projection
+           WHERE kpi_code = %s AND unit_code = %s AND year = %s AND as_of_month = %s""",
+        (SEED_PROJECTION.kpi_code, SEED_PROJECTION.unit_code, year, date(year, SEED_PROJECTION_AS_OF, 1))).fetchone()
+
+
+def projection_lines(row, actual: Decimal | None) -> list[str]:
+    """The June projection beside the published "≥ 150,000", honestly: inside its interval or not."""
+    from .kpis.projection import METHOD_ZH
+
+    p = SEED_PROJECTION
+    head = f"预计全年 / year-end projection as of {SEED_YEAR}-{SEED_PROJECTION_AS_OF:02d}, {p.kpi_code} ({p.unit_code})"
+    if row is None:
+        return [head, "  no projection in the warehouse"]
+    ytd, projected, low, high, method = row
+    lines = [head,
+             f"  published   {_fmt(p.published):>14}  (预计年积累资金15万元以上: at least)",
+             f"  Jan–Jun     {_fmt(ytd):>14}  (actual, year to date)",
+             f"  projected   {_fmt(projected):>14}  {METHOD_ZH.get(method, method)} ({method})"]
+    if low is not None:
+        inside = low <= p.published <= high
+        lines.append(f"  80% range   {_fmt(low):>14} – {_fmt(high)}: {_fmt(p.published)} "
+                     + ("lies within it" if inside else "lies outside it"))
+    lines.append(f"  projected {'≥' if projected >= p.published else '<'} {_fmt(p.published)}; "
+                 f"the year's actual: {_fmt(actual)}")
+    return lines
+
+
 def _fmt(v: Decimal | None) -> str:
     if v is None:
         return "—"
@@ -97,7 +132,10 @@ def print_seed_table(*, warehouse: str | None = None) -> bool:
             label = p.kpi_code + (f" {p.months[0]}–{p.months[1]}" if p.months else "")
             lines.append(f"{label:<36} {p.unit_code:<10} {_fmt(p.published):>14} {_fmt(v):>14}  "
                          f"{'OK ' if good else 'OFF'} ({rule})")
+        projection = projection_lines(seed_projection(conn), seed_value(conn, SEED_TABLE[-1]))
     print("\n".join(lines))
+    print()
+    print("\n".join(projection))
     print(f"\n{len(SEED_TABLE)} published figures; "
           + ("all reproduced." if ok else "SOME NOT REPRODUCED."))
     return ok

@@ -135,6 +135,17 @@ def _addresses(raw: str) -> tuple[str, ...]:
 _addresses.expected = "comma-separated addresses"
 
 
+def _host_name(raw: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", raw, re.ASCII):
+        raise ValueError("a host name (letters, digits, '.' and '-')")
+    return raw.lower()
+
+
+_host_name.expected = "host name"
+
+
 def _report_formats(raw: str) -> tuple[str, ...]:
     out = tuple("." + s.strip().lstrip(".").lower() for s in raw.split(",") if s.strip())
     if not out or any(s not in REPORT_FORMATS for s in out):
@@ -271,6 +282,10 @@ class Settings:
     vendor_dir: Path = _setting("VENDOR_DIR", _path, REPO_ROOT / "include" / "vendor" / "data_docs",
                                 "vendored CSS/JS of the Data Docs; read at import", group="outputs",
                                 default_doc="`<repo>/include/vendor/data_docs`")
+    lineage_landing_host: str | None = _setting(
+        "LINEAGE_LANDING_HOST", _host_name, None,
+        "host of the landing files' OpenLineage namespace `file://<host>` (one name for a landing zone "
+        "every worker mounts; docs/lineage.md)", group="outputs", default_doc="this machine's host name")
     # alerts
     alert_smtp_conn: str = _setting("ALERT_SMTP_CONN", _text, "smtp_alerts",
                                     "Airflow connection the alert e-mails are sent through", group="alerts")

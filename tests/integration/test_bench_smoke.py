@@ -28,6 +28,7 @@ def test_bench_runs_at_a_tiny_size(tmp_path, pg_admin_url):
     assert results["big_day_s"] > 0
     assert results["kpi"]["one_month"]["days"] == 2  # the two loaded days (both in the start's month)
     assert results["kpi"]["one_year"]["days"] == 365  # 2024-09-01 .. 2025-08-31
+    assert results["kpi"]["one_year_incremental"]["days"] == 365
     # the loaded month copied into eleven more: twelve times its canteen rows
     year_rows = results["kpi"]["year_rows"]
     assert year_rows["core.canteen_txn"] == 12 * results["kpi"]["month_rows"]["core.canteen_txn"] > 0

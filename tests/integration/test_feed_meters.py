@@ -332,6 +332,9 @@ def test_identical_duplicate_is_collapsed(landing, sql):
     assert bad == []
     assert _recon(sql, F2) == (22, 20, 0, 2)
     assert sql("SELECT count(*) FROM core.meter_reading WHERE meter_id = 'E1' AND day = %s", (D2,)) == [(4,)]
+    # lines 22 and 23 (appended after the 20 scenario rows) repeat E1 12:00, line 3: named for the audit trail
+    assert sql("SELECT row_number, kept_row FROM quality.duplicate_row WHERE file = %s ORDER BY 1", (F2,)) == \
+        [(22, 3), (23, 3)]
     _consumption_unchanged(sql)
 
 

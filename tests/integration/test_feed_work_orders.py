@@ -289,6 +289,7 @@ def test_duplicates_in_one_file(landing, sql):
     assert (f["rows_read"], f["rows_loaded"], f["rows_quarantined"], f["rows_duplicate"]) == (5, 3, 1, 1)
     assert f["rules"] == {"duplicate_collapsed": 1, "duplicate_id_conflict": 1}
     assert reconciliation(sql, "work_orders_20010305.json") == (5, 3, 1, 1)
+    assert sql("SELECT row_number, kept_row FROM quality.duplicate_row") == [(4, 3)]  # dict(b) repeats b
     # both versions of A are kept; the newest (completed) is the current state
     assert sql("SELECT count(*) FROM core.work_order_version WHERE order_id = 'A'")[0][0] == 2
     assert sql("SELECT order_id, status, room FROM core.work_order ORDER BY 1") == [("A", "completed", "101"),

@@ -24,7 +24,7 @@ from tests.integration.test_reports import kpi_rows  # noqa: F401  (the fixture)
 
 D = Decimal
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-TOPIC_SHEETS = ["改革节约", "人员编制", "水电节约与回收", "中心经营与社会资金", "满意度", "服务标准", "指标定义"]
+TOPIC_SHEETS = ["改革节约", "人员编制", "水电节约与回收", "中心经营与社会资金", "满意度", "服务标准", "预计全年", "指标定义"]
 UNIT_CODES = {"campus", "catering", "utilities", "apartments", "property", "office", "tenant"}
 
 

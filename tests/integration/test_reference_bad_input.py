@@ -28,14 +28,20 @@ HEADERS = {
     "utility_baseline.csv": ["utility", "month_of_year", "quantity"],
     "sla.csv": ["category", "respond_within_min", "complete_within_h"],
     "targets.csv": ["kpi_code", "unit_code", "bound", "value"],
+    "temperature.csv": ["date", "mean_temp_c"],
+    "baselines.csv": ["key", "value", "note"],
 }
 TABLES = {"sub_centres.csv": "core.sub_centre", "outlets.csv": "core.outlet", "meters.csv": "core.meter",
           "tariffs.csv": "core.tariff", "enrolment.csv": "core.enrolment", "utility_baseline.csv": "core.utility_baseline",
-          "sla.csv": "core.sla", "targets.csv": "core.target"}
+          "sla.csv": "core.sla", "targets.csv": "core.target", "temperature.csv": "core.temperature",
+          "baselines.csv": "core.baseline"}
+TEMPERATURES = [("2001-03-01", "6.5"), ("2001-03-02", "7")]
+BASELINES = [("students_per_cook", "50", ""), ("utility_baseline_students", "1000", ""), ("utility_baseline_year", "2000", "")]
 GOOD = {
     "sub_centres.csv": SUB_CENTRES, "outlets.csv": OUTLETS, "meters.csv": METERS, "tariffs.csv": TARIFFS,
     "enrolment.csv": [(f"2001-{m:02d}", 1000) for m in range(1, 13)], "utility_baseline.csv": UTILITY_BASELINE,
     "sla.csv": SLA, "targets.csv": [("satisfaction_rate", "campus", "min", "0.90")],
+    "temperature.csv": TEMPERATURES, "baselines.csv": BASELINES,
 }
 
 # (id, file, the good rows with one row changed, line named, column named, rule)
@@ -65,6 +71,15 @@ CASES = [
      "quantity", "reference_constraint"),
     ("negative SLA hours", "sla.csv", SLA[:1] + [("给排水", 30, "-4")] + SLA[2:], 3, "complete_within_h",
      "reference_constraint"),
+    ("daily temperature above 60 °C", "temperature.csv", TEMPERATURES[:1] + [("2001-03-02", "75")], 3, "mean_temp_c",
+     "reference_constraint"),
+    ("temperature with 3 decimals (would be rounded)", "temperature.csv", [("2001-03-01", "6.125")], 2, "mean_temp_c",
+     "reference_constraint"),
+    ("temperature on a day that does not exist", "temperature.csv", [("2001-02-30", "5")], 2, "date", "date_valid"),
+    ("negative baseline students", "baselines.csv", BASELINES[:1] + [("utility_baseline_students", "-5", "")], 3,
+     "value", "reference_constraint"),
+    ("baseline year not a whole year", "baselines.csv", BASELINES[:2] + [("utility_baseline_year", "2000.5", "")], 4,
+     "value", "reference_constraint"),
     ("target of a unit that does not exist", "targets.csv", [("satisfaction_rate", "nowhere", "min", "0.90")], 2,
      "unit_code", "reference_constraint"),
 ]
@@ -84,7 +99,8 @@ def _table(sql, name):
 
 
 # the feed whose run a refused file fails (the feeds that need it; every feed for targets.csv)
-FEED_OF = {"meters.csv": "meters", "tariffs.csv": "meters", "utility_baseline.csv": "meters", "sla.csv": "work_orders"}
+FEED_OF = {"baselines.csv": "staff", "meters.csv": "meters", "tariffs.csv": "meters", "utility_baseline.csv": "meters",
+           "sla.csv": "work_orders"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

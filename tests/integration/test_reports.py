@@ -183,7 +183,7 @@ def test_excel_monthly_report_cell_by_cell(kpi_rows, sql, tmp_path, capsys):
     assert cli(["report", "--year", "2001", "--month", "7", "--out", str(out), "--warehouse", kpi_rows]) == 0
     wb = _open(out)
     assert wb.sheetnames == ["要点", "说明", "改革节约", "人员编制", "水电节约与回收", "中心经营与社会资金",
-                             "满意度", "服务标准", "指标定义"]
+                             "满意度", "服务标准", "预计全年", "指标定义"]
     assert wb["说明"]["A1"].value == "后勤社会化改革月度报告（2001年7月）"
 
     ws = wb["改革节约"]
@@ -344,7 +344,8 @@ def test_report_views_read_mart_objects_only(warehouse, sql):
                   JOIN pg_namespace rn ON rn.oid = r.relnamespace
                   WHERE vn.nspname = 'mart' AND v.relkind = 'v'""")
     assert {v for v, _, _ in deps} >= set(REPORT_VIEWS)
-    assert {(s, t) for _, s, t in deps} == {("mart", "kpi_value"), ("mart", "unit")}
+    assert {(s, t) for _, s, t in deps} == {("mart", "kpi_value"), ("mart", "unit"), ("mart", "kpi_definition"),
+                                            ("mart", "kpi_projection")}
 
 
 def test_grant_reader_creates_a_finance_login_that_reads_the_mart_only(kpi_rows, pg_admin_url, tmp_path, capsys,

@@ -101,6 +101,49 @@ def test_surplus_first_half_year(seed_run):
     assert abs(total - 70000) <= Decimal("3500"), total  # about 70,000, ±5 %
 
 
+def test_june_projection_of_the_surplus_beside_the_published_figure(seed_run):
+    """The case study projects "预计年积累资金15万元以上" from about 70,000 at six months. The seed year has no
+    2000 ledger, so the projection is the run rate, and it says 140,000, not 150,000: the published figure
+    lies inside its 80% interval, and the year's actual (160,000) is above it.
+
+    Surplus Jan–Jun 8500, −3200, 15000, 16500, 17800, 15400 (the generator's targets): ytd 70000, mean
+    11666.67, projected 70000 + 6 × 11666.67 = 140000; s² = Σ(x − mean)² / 5 = 317073333.3 / 5, s = 7963.33;
+    half width t(0.90, 5) × s × √(6 + 36/6) = 1.476 × 7963.33 × 3.4641 = 40716.63 → [99283.37, 180716.63]."""
+    import psycopg
+
+    _, url, _ = seed_run
+    with psycopg.connect(url) as conn:
+        row = conn.execute("""SELECT months_actual, ytd, projected, low, high, method FROM mart.kpi_projection
+                              WHERE kpi_code = 'centre_surplus_yuan' AND unit_code = 'campus' AND year = 2001
+                                AND as_of_month = '2001-06-01'""").fetchone()
+    months, ytd, projected, low, high, method = row
+    assert (months, method) == (6, "run_rate")
+    assert abs(ytd - 70000) <= 3500
+    assert projected == Decimal("140000.00")
+    assert abs(low - Decimal("99283.37")) <= Decimal("0.05") and abs(high - Decimal("180716.63")) <= Decimal("0.05")
+    assert low <= 150000 <= high
+    table = subprocess.run([sys.executable, "-m", "campus_logistics", "seed-table", "--warehouse", url],
+                           capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0, table.stdout + table.stderr
+    assert "projected          140,000  按已过月份平均 (run_rate)" in table.stdout
+    assert "99,283.37 – 180,716.63: 150,000 lies within it" in table.stdout
+
+
+def test_normalised_utilities_savings_of_the_seed_year(seed_run):
+    """Enrolment doubled (1,000 baseline students → 2,100): scaled to 2,100 students the baseline more than
+    doubles, so the enrolment-normalised saving is far above the naive 30,000; the weather-adjusted one
+    exists (temperature.csv covers 2000 and 2001). Both sit beside the unchanged naive figure."""
+    _, url, _ = seed_run
+    naive = _year_value(url, "utilities_conservation_saved_yuan", "campus")
+    per_student = _year_value(url, "utilities_conservation_saved_per_student_yuan", "campus")
+    weather = _year_value(url, "utilities_conservation_saved_weather_yuan", "campus")
+    assert abs(naive - 30000) <= 300
+    assert per_student is not None and weather is not None
+    # naive = B − C ≈ 30,000 (B the baseline money, C the school's bill ≥ 0, so B ≥ 30,000); per student
+    # = 2.1·B − C = naive + 1.1·B ≥ 30,000 + 33,000 = 63,000 > 2 × naive
+    assert per_student > 2 * naive
+
+
 def test_every_seed_file_reconciles_and_bad_rows_were_quarantined(seed_run):
     import json
 

@@ -3,7 +3,7 @@
 Files of every feed carry script payloads in every field (free text, checked fields that quarantine
 the row, identifiers, dates, numbers) and in reference names; they are loaded through the real
 pipeline, the Data Docs are built, and a real ``airflow api-server`` serves the plugin. Headless
-Chromium opens every page (Reform KPIs, the HTML reports, Data quality, every page of rejected rows,
+Chromium opens every page (Reform KPIs, each KPI's audit trail, the HTML reports, Data quality, every page of rejected rows,
 the Data Docs frame and every Data Docs page): no payload runs (it would log a marker to the console
 and fetch from a local listener), no request leaves the server, and the payloads show as text.
 Every response carries a strict Content-Security-Policy and ``X-Content-Type-Options: nosniff``; the
@@ -154,6 +154,14 @@ def test_no_value_from_a_file_runs_as_script_on_any_page(browser, server, scenar
         for path in ("/reform/", "/reform/report.html?year=2001", "/reform/report.html?year=2001&month=3",
                      "/reform/quality"):
             visit(path)
+        # every KPI's audit trail (the first link of each KPI on the Reform KPIs page): file names, sample ids
+        page.goto(base + "/reform/", wait_until="load")
+        trails = {}
+        for href in page.eval_on_selector_all("td.value a", "els => els.map(e => e.getAttribute('href'))"):
+            trails.setdefault(href.split("&")[0], href)
+        assert len(trails) >= 6, trails
+        for href in trails.values():
+            visit("/reform/" + href)
         visit("/reform/quality/rejected")
         pages = int(re.search(r"page 1 of (\d+)", texts["/reform/quality/rejected"]).group(1))
         for n in range(2, pages + 1):
@@ -173,6 +181,8 @@ def test_no_value_from_a_file_runs_as_script_on_any_page(browser, server, scenar
         docs_text = "".join(v for k, v in texts.items() if "/validations/" in k)
         for fragment in VISIBLE:
             assert fragment in rejected and fragment in docs_text, fragment
+        lineage = "".join(v for k, v in texts.items() if "/explain?" in k)
+        assert any(fragment in lineage for fragment in VISIBLE), lineage[:2000]
     finally:
         ctx.close()
 

@@ -2,7 +2,7 @@
 show the figures of a small scenario loaded through the pipeline (worked out by hand in
 tests/fixtures_ui.py), and render in headless Chromium — the Data Docs with no network at all.
 
-Screenshots are rewritten on every run: tests/artifacts/reform_kpis.png, data_quality.png,
+Screenshots are rewritten on every run: tests/artifacts/reform_kpis.png, kpi_lineage.png, data_quality.png,
 rejected_rows.png, data_docs.png, data_docs_validation.png. One api-server for the module (~25 s with the scenario
 load); embedded pass only.
 """
@@ -147,7 +147,9 @@ def test_plugin_is_loaded_with_its_views(server):
     assert [a["url_prefix"] for a in ui["fastapi_apps"]] == ["/reform", "/reform-time"]
     assert [(r["bundle_url"], r["destination"]) for r in ui["react_apps"]] == [("/reform-time/shanghai-time.js",
                                                                                 "dashboard")]
-    assert set(plugins) == {"campus_logistics_ui"}  # the package itself is not scanned as plugins
+    # the package itself is not scanned as plugins; the lineage listener (campus_logistics_lineage.py)
+    # and the OpenLineage provider's plugin are the only others
+    assert set(plugins) == {"campus_logistics_ui", "campus_logistics_lineage", "OpenLineageProviderPlugin"}
 
 
 def _ui_timezone(browser, server, *, picked: str | None = None) -> str | None:
@@ -181,6 +183,7 @@ def test_airflow_ui_shows_shanghai_time_unless_the_user_picked_a_zone(browser, s
 
 @pytest.mark.parametrize("path", ["/reform/", "/reform/quality", "/reform/quality/rejected?feed=canteen",
                                   "/reform/report.html?year=2001", "/reform/data-docs/",
+                                  "/reform/explain?kpi=canteen_revenue_yuan&unit=campus&period=2001-03",
                                   "/reform/data-docs/index.html"])
 def test_every_route_refuses_unauthenticated_requests(server, path):
     status, body = _get(server["base"] + path)
@@ -233,6 +236,28 @@ def test_reform_kpis_page_shows_the_scenario(browser, server):
         page.click("p.filter[data-filter='unit'] a:has-text('物业中心')")
         page.wait_for_load_state("load")
         assert page.locator("tr[data-unit='property']").count() > 0 and page.locator("tr[data-unit='campus']").count() == 0
+    finally:
+        ctx.close()
+
+
+def test_a_kpi_value_links_to_its_audit_trail(browser, server):
+    """Average ticket, March 2001, campus: 31.50 ÷ 4 = 7.875 → 7.88 (revenue 5.00 + 8.50 + 12.00 + 6.00 from
+    4 transactions; the row at 第九食堂, line 5 of canteen_20010305.csv, quarantined)."""
+    ctx, page, _ = _page(browser, server)
+    try:
+        page.goto(server["base"] + "/reform/?year=2001&month=3", wait_until="load")
+        page.click("tr[data-kpi='canteen_avg_ticket_yuan'][data-unit='campus'] td.value a")
+        page.wait_for_load_state("load")
+        assert page.locator("h1").inner_text().startswith("审计追溯 Audit trail — 客单价")
+        assert page.locator("b.value").inner_text() == "7.88"
+        assert page.locator("tr[data-input='canteen_revenue_yuan'] td.num").inner_text() == "31.50"
+        assert page.locator("tr[data-input='canteen_transactions'] td.num").inner_text() == "4"
+        d5 = "tr[data-file='canteen_20010305.csv']"
+        assert [_cell(page, f"{d5} td.{c}") for c in ("read", "loaded", "quarantined", "counted")] == ["4", "3", "1", "3"]
+        assert "quarantined line 5" in _cell(page, f"{d5} div.sample.quarantined") and \
+            "outlet_known" in _cell(page, f"{d5} div.sample.quarantined")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "kpi_lineage.png"), full_page=True)
     finally:
         ctx.close()
 

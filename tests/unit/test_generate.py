@@ -78,7 +78,7 @@ def test_seed_writes_a_complete_landing_directory(seed):
         assert (landing / "staff" / f"staff_2001{m:02d}.csv").exists()
         assert (landing / "ledger" / f"ledger_2001{m:02d}.csv").exists()
     assert sorted(p.name for p in (landing / "surveys").iterdir()) == ["survey_20010615.xlsx", "survey_20011214.xlsx"]
-    assert summary["files"] == {"staff": 12, "meters": 366, "ref": 9, "canteen": 365, "ledger": 12,
+    assert summary["files"] == {"staff": 12, "meters": 366, "ref": 10, "canteen": 365, "ledger": 12,
                                 "work_orders": 365, "surveys": 2}
     assert 700_000 < summary["rows"]["canteen"] < 1_000_000
     # nothing but the feed folders, ref/ and the sidecar folder
@@ -462,3 +462,18 @@ def test_scale_canteen_day_of_100k_rows_is_fast(tmp_path):
     elapsed = time.perf_counter() - t
     assert elapsed < 2.0, elapsed
     assert 100_000 < table.num_rows < 101_000
+
+
+def test_weather_and_enrolment_baseline_reference_data(seed):
+    """The optional inputs of the normalised utilities savings: 1,000 baseline students, baseline year
+    2000, and a daily mean temperature for every day of 2000 (leap year, 366) and 2001 (365)."""
+    landing, _ = seed
+    base = {r["key"]: r["value"] for r in read_csv(landing / "ref" / "baselines.csv")}
+    assert (base["utility_baseline_students"], base["utility_baseline_year"]) == ("1000", "2000")
+    temps = {dt.date.fromisoformat(r["date"]): Decimal(r["mean_temp_c"])
+             for r in read_csv(landing / "ref" / "temperature.csv")}
+    assert len(temps) == 366 + 365 and min(temps) == dt.date(2000, 1, 1) and max(temps) == dt.date(2001, 12, 31)
+    assert all(-60 <= t <= 60 for t in temps.values())
+    january = [t for d, t in temps.items() if d.month == 1]
+    july = [t for d, t in temps.items() if d.month == 7]
+    assert sum(july) / len(july) - sum(january) / len(january) > 15  # a seasonal climate, summer warmer

@@ -53,6 +53,30 @@ conservation AS (            -- monthly: Σ utilities (baseline − school-paid)
     WHERE %(grain)s = 'month' AND s.baseline_qty IS NOT NULL
     GROUP BY s.period_start
 ),
+adjusted AS (               -- monthly: school-paid consumption beside the adjusted baselines
+    SELECT s.period_start, s.utility, s.qty, a.per_student_qty, a.weather_qty, t.yuan_per_unit
+    FROM school s
+    JOIN mart.utility_baseline_adjusted a ON a.month = s.period_start AND a.utility = s.utility
+    LEFT JOIN LATERAL (SELECT t.yuan_per_unit FROM core.tariff t
+                       WHERE t.utility = s.utility AND t.effective_from <= s.period_start
+                       ORDER BY t.effective_from DESC LIMIT 1) t ON true
+    WHERE %(grain)s = 'month' AND s.baseline_qty IS NOT NULL
+),
+normalised AS (              -- as conservation, against the per-student and the weather baseline
+    SELECT period_start, 'utilities_conservation_saved_per_student_yuan' AS kpi_code,
+           CASE WHEN bool_or(yuan_per_unit IS NULL OR per_student_qty IS NULL) THEN NULL
+                ELSE sum((per_student_qty - qty) * yuan_per_unit) END AS saved,
+           CASE WHEN bool_or(yuan_per_unit IS NULL OR per_student_qty IS NULL) THEN NULL
+                ELSE round(sum(per_student_qty * yuan_per_unit), 2) END AS baseline_yuan
+    FROM adjusted GROUP BY period_start
+    UNION ALL
+    SELECT period_start, 'utilities_conservation_saved_weather_yuan',
+           CASE WHEN bool_or(yuan_per_unit IS NULL OR weather_qty IS NULL) THEN NULL
+                ELSE sum((weather_qty - qty) * yuan_per_unit) END,
+           CASE WHEN bool_or(yuan_per_unit IS NULL OR weather_qty IS NULL) THEN NULL
+                ELSE round(sum(weather_qty * yuan_per_unit), 2) END
+    FROM adjusted GROUP BY period_start
+),
 total AS (
     SELECT COALESCE(c.period_start, r.period_start) AS period_start,
            COALESCE(round(c.saved, 2), 0) + COALESCE(round(r.yuan, 2), 0) AS yuan   -- = the stored parts' sum
@@ -90,6 +114,8 @@ SELECT 'utilities_recovered_yuan', unit_code, period_start, yuan, NULL FROM reco
 UNION ALL
 SELECT 'utilities_conservation_saved_yuan', 'campus', period_start, saved, baseline_yuan
 FROM conservation WHERE saved IS NOT NULL
+UNION ALL
+SELECT kpi_code, 'campus', period_start, saved, baseline_yuan FROM normalised WHERE saved IS NOT NULL
 UNION ALL
 SELECT 'utilities_saved_total_yuan', 'campus', period_start, yuan, NULL FROM total
 UNION ALL

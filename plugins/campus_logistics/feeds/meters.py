@@ -88,7 +88,7 @@ from ..load.audit import collapse_duplicates
 from ..load.publish import FileOutcome
 from ..load.read import CsvReader, LandingFile, nullify
 from ..load.runner import Feed, LoadContext, load_file
-from ..load.stage import QUARANTINE, copy_table, create_quarantine, quarantine_rows
+from ..load.stage import COLLAPSED, QUARANTINE, copy_table, create_quarantine, quarantine_rows
 from ..load.validate import ROW, Rule, validator
 from ..registry import SPECS
 from ..settings import TIME_ZONE
@@ -334,6 +334,7 @@ def collapse_readings(cur, good: pd.DataFrame, outcome: FileOutcome, quarantine:
     }))
     collapse_duplicates(cur, stage="_m_dups", key=SPEC.duplicate_key, content=["content"], outcome=outcome,
                         keep_first=False, conflict_rule=SPEC.duplicate_conflict, quarantine=quarantine,
+                        collapsed=COLLAPSED if quarantine == QUARANTINE else None,  # not for a scratch judgement
                         record="jsonb_build_object(" + ", ".join(f"'{c}', s.raw_{c}" for c in COLUMNS) + ")")
     kept = [line for (line,) in cur.execute("SELECT _line FROM _m_dups").fetchall()]
     cur.execute("DROP TABLE _m_dups")

@@ -22,7 +22,7 @@ GROUP = Group(G, ("ledger",), ("month", "year"), (
     kpi(G, SRC, "centre_cost_yuan", "中心支出", "Centre cost", "yuan", "flow", MY,
         "Σ amount_yuan of entry_type = cost"),
     kpi(G, SRC, "centre_surplus_yuan", "中心积累资金", "Centre surplus", "yuan", "flow", MY,
-        "centre_revenue_yuan − centre_cost_yuan"),
+        "centre_revenue_yuan − centre_cost_yuan", (("+", "centre_revenue_yuan"), ("-", "centre_cost_yuan"))),
     kpi(G, SRC, "social_capital_in_yuan", "引入社会资金", "Social capital brought in", "yuan", "flow", MY,
         "Σ amount_yuan of entry_type = capital_in with funding_source = social"),
     kpi(G, SRC, "social_capital_share", "社会资金占比", "Share of social capital", "rate", "rate", MY,

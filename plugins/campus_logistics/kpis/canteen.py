@@ -21,12 +21,23 @@ def _months(days) -> list[list]:
     return list(by_month.values())
 
 
+def stale_days(cur, days) -> list:
+    """The days whose stored daily rows no longer match their transactions or enrolment
+    (``canteen_stale.sql``); the others are aggregated as stored."""
+    cur.execute(kpi_sql("canteen_stale"), {"days": sorted(days)})
+    return [r[0] for r in cur.fetchall()]
+
+
 def refresh_daily(cur, days, run_id) -> int:
-    """Before the KPIs: exact daily aggregates and the outlet × meal drill-down for the touched days.
+    """Before the KPIs: exact daily aggregates and the outlet × meal drill-down for the touched days
+    whose transactions changed since they were last refreshed (a run over a year rescans only those).
 
     One statement per month (``canteen_refresh.sql``), each reading the month's rows once: a year at
     once would spill its groupings to disk.
     """
+    days = stale_days(cur, days)
+    if not days:
+        return 0
     cur.execute("SELECT current_setting('work_mem')")
     work_mem = cur.fetchone()[0]
     cur.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
@@ -46,7 +57,8 @@ GROUP = Group("canteen", ("canteen",), DMY, (
     kpi("canteen", SRC, "canteen_transactions", "消费笔数", "Canteen transactions", "count", "flow", DMY,
         "number of purchases (消费) not reversed (冲正)"),
     kpi("canteen", SRC, "canteen_avg_ticket_yuan", "客单价", "Average ticket", "yuan", "rate", DMY,
-        "canteen_revenue_yuan ÷ canteen_transactions over the period"),
+        "canteen_revenue_yuan ÷ canteen_transactions over the period",
+        (("+", "canteen_revenue_yuan"), ("/", "canteen_transactions"))),
     kpi("canteen", SRC, "canteen_diners", "就餐人数", "Diners", "persons", "rate", DMY,
         "daily: distinct cards with a purchase not reversed; month and year: mean of the daily values"),
     kpi("canteen", SRC, "canteen_capture_rate", "学生在校就餐率", "Student capture rate", "rate", "rate", DMY,

@@ -17,6 +17,7 @@ from typing import Callable
 
 GRAINS = ("day", "month", "wave", "year")
 KINDS = ("flow", "stock", "rate")
+INPUT_OPS = ("+", "-", "/", "of")
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,15 @@ class KPI:
     formula: str
     sources: tuple[str, ...]
     group: str
+    # Other KPIs this one is computed from or read against (the audit trail shows their stored values
+    # for the same unit, grain and period): (op, code), op "+" / "-" / "/" the arithmetic in order
+    # (value = +a − b …, or +a ÷ b), "of" a KPI it is part of or compared with (its baseline, its whole).
+    inputs: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
         assert self.kind in KINDS, self.code
         assert set(self.grains) <= set(GRAINS), self.code
+        assert all(op in INPUT_OPS for op, _ in self.inputs), self.code
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,8 @@ class Group:
 
 
 def kpi(group: str, sources: tuple[str, ...], code: str, name_zh: str, name_en: str, unit: str, kind: str,
-        grains: tuple[str, ...], formula: str) -> KPI:
-    return KPI(code, name_zh, name_en, unit, kind, grains, formula, sources, group)
+        grains: tuple[str, ...], formula: str, inputs: tuple[tuple[str, str], ...] = ()) -> KPI:
+    return KPI(code, name_zh, name_en, unit, kind, grains, formula, sources, group, inputs)
 
 
 def _load_groups() -> tuple[Group, ...]:
@@ -84,7 +90,8 @@ DIRECTION: dict[str, int] = {
     "canteen_revenue_yuan": 1, "canteen_transactions": 1, "canteen_avg_ticket_yuan": 0, "canteen_diners": 1,
     "canteen_capture_rate": 1,
     "electricity_kwh_school": -1, "water_m3_school": -1, "electricity_kwh_billed": 0, "water_m3_billed": 0,
-    "utilities_conservation_saved_yuan": 1, "utilities_recovered_yuan": 1, "utilities_saved_total_yuan": 1,
+    "utilities_conservation_saved_yuan": 1, "utilities_conservation_saved_per_student_yuan": 1,
+    "utilities_conservation_saved_weather_yuan": 1, "utilities_recovered_yuan": 1, "utilities_saved_total_yuan": 1,
     "meters_reporting_rate": 1,
     "work_orders_completed": 1, "response_on_time_rate": 1, "repair_on_time_rate": 1, "first_time_fix_rate": 1,
     "repair_rating_avg": 1, "work_orders_open": -1,
@@ -106,6 +113,24 @@ TOPIC: dict[str, tuple[str, str]] = {
     "repairs": ("维修服务", "Repairs"),
     "satisfaction": ("满意度", "Satisfaction"),
 }
+
+
+# Flow KPIs projected to the year's end as of each month-end (kpis/projection.py, mart.kpi_projection):
+# the year totals the case study projects ("预计年积累资金15万元以上") and the savings a finance office
+# is asked to forecast. Each must be a monthly flow in yuan (the year total is the sum of the months).
+PROJECTED: tuple[str, ...] = (
+    "centre_surplus_yuan",
+    "centre_revenue_yuan",
+    "personnel_cost_saved_yuan",
+    "utilities_saved_total_yuan",
+    "canteen_revenue_yuan",
+)
+
+
+def projected_kpis(groups=None) -> list[KPI]:
+    """The projected KPIs of ``groups`` (all groups when None)."""
+    kpis = [k for g in (GROUPS if groups is None else groups) for k in g.kpis]
+    return [k for k in kpis if k.code in PROJECTED]
 
 
 def direction(code: str) -> int:
@@ -135,3 +160,13 @@ def measure_label(unit: str, lang: str = "zh") -> str:
     """The reader's name of a KPI's unit of measure (the code itself when unknown)."""
     zh, en = MEASURE_LABELS.get(unit, (unit, unit))
     return zh if lang == "zh" else en
+
+
+def _check_projected() -> None:
+    known = by_code()
+    for code in PROJECTED:
+        k = known[code]
+        assert k.kind == "flow" and k.unit == "yuan" and {"month", "year"} <= set(k.grains), code
+
+
+_check_projected()

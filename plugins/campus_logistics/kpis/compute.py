@@ -18,7 +18,8 @@ from typing import Iterable
 from ..faults import fault_point
 from ..paths import kpi_sql
 from ..warehouse import connect
-from .catalog import GROUPS, KPI, Group, all_kpis
+from . import projection
+from .catalog import GROUPS, KPI, Group, all_kpis, projected_kpis
 from .periods import next_start, periods_for
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,17 @@ def _roll_up_years(cur, group: Group, years: list[date], run_id: str | None) -> 
     return n
 
 
+def _refresh_projections(cur, plan: list[tuple[Group, list[date]]], run_id: str | None) -> int:
+    """Year-end projections of the projected KPIs of the recomputed groups, for the touched years and
+    the years after them (a year's months are the next year's seasonal pattern)."""
+    n = 0
+    for g, gdays in plan:
+        codes = [k.code for k in projected_kpis([g])]
+        years = {d.year for d in gdays}
+        n += projection.refresh(cur, codes, years | {y + 1 for y in years}, run_id)
+    return n
+
+
 def recompute(days: Iterable[date | str] = (), *, feeds: Iterable[str] | None = None,
               days_by_feed: dict[str, Iterable[date | str]] | None = None, url: str | None = None,
               run_id: str | None = None) -> dict:
@@ -152,7 +164,11 @@ def recompute(days: Iterable[date | str] = (), *, feeds: Iterable[str] | None = 
             if g.after is not None:
                 g.after(cur, periods["day"], run_id)
             rows[g.name] = n
+        rows["projection"] = _refresh_projections(cur, plan, run_id)
         fault_point("kpi_recompute")
+    from ..lineage_events import record_kpis
+
+    record_kpis(url, [g.name for g, _ in plan])  # OpenLineage; a no-op unless enabled
     periods = periods_for(all_days)
     summary = {"days": len(all_days), "months": len(periods["month"]), "years": [d.year for d in periods["year"]],
                "rows": rows}

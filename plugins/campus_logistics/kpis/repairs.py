@@ -37,9 +37,10 @@ GROUP = Group("repairs", ("work_orders",), MY, (
         "share of the period's completed orders with completed_at − created_at ≤ complete_within_h of their "
         "category (ref/sla.csv)"),
     kpi("repairs", SRC, "first_time_fix_rate", "一次修复率", "First-time fix rate", "rate", "rate", MY,
-        "1 − share of the period's completed orders with reopened = true"),
+        "1 − share of the period's completed orders with reopened = true", (("of", "work_orders_completed"),)),
     kpi("repairs", SRC, "repair_rating_avg", "报修评价均分", "Average repair rating", "score", "rate", MY,
-        "mean rating (1–5) of the period's completed orders that were rated; absent when none was rated"),
+        "mean rating (1–5) of the period's completed orders that were rated; absent when none was rated",
+        (("of", "work_orders_completed"),)),
     kpi("repairs", SRC, "work_orders_open", "未完成工单数", "Work orders open", "count", "stock", MY,
         "at the month's end: orders created before it, not completed before it, not cancelled; "
         "year = the last month of the year with data"),

@@ -18,7 +18,7 @@ WY = ("wave", "year")
 GROUP = Group("satisfaction", ("surveys",), WY, (
     kpi("satisfaction", SRC, "satisfaction_rate", "满意率", "Satisfaction rate", "rate", "rate", WY,
         "(非常满意 + 满意) ÷ answered cells of the unit's column (campus: of all columns); "
-        "year: recomputed over all answered cells of the year's waves"),
+        "year: recomputed over all answered cells of the year's waves", (("/", "satisfaction_responses"),)),
     kpi("satisfaction", SRC, "satisfaction_responses", "有效答卷数", "Answered survey cells", "count", "flow", WY,
         "answered (non-empty) cells of the unit's column (campus: of all columns); year: sum over the year's waves"),
 ))

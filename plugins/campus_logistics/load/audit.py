@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Sequence
 
 from .publish import FileOutcome
-from .stage import QUARANTINE
+from .stage import COLLAPSED, QUARANTINE
 
 
 def collapse_duplicates(cur, *, stage: str, key: str | Sequence[str], content: Sequence[str], outcome: FileOutcome,
                         line: str = "_line", record: str | None = None, conflict_rule: str = "duplicate_id_conflict",
                         keep_first: bool = True, split: Sequence[tuple[str, Sequence[str]]] = (),
                         file: str | None = None, core: str | None = None, key_table: str | None = None,
-                        partition_column: str | None = None, quarantine: str = QUARANTINE) -> None:
+                        partition_column: str | None = None, quarantine: str = QUARANTINE,
+                        collapsed: str | None = COLLAPSED) -> None:
     """The audit step that leaves one staged row per ``key`` (a column or several), the row with the
     lowest ``line`` (its line in the file) first.
 
@@ -26,7 +27,8 @@ def collapse_duplicates(cur, *, stage: str, key: str | Sequence[str], content: S
     With ``key_table``, keys other files already put in ``core`` count as earlier occurrences too
     (event feeds whose rows never change once written): ``key_table`` holds ``key``,
     ``partition_column`` and ``source_file`` of every loaded row, so each is one probe by (key,
-    partition column) instead of one per partition of ``core``. Quarantined rows go to ``quarantine``.
+    partition column) instead of one per partition of ``core``. Quarantined rows go to ``quarantine``;
+    collapsed lines, with the line each repeats, to ``collapsed`` (None: not recorded).
     """
     keys = [key] if isinstance(key, str) else list(key)
     group, by = ", ".join(keys), ", ".join(f"s.{k}" for k in keys)
@@ -50,6 +52,10 @@ def collapse_duplicates(cur, *, stage: str, key: str | Sequence[str], content: S
             quarantined += cur.rowcount
             outcome.count_rule(rule, cur.rowcount)
         outcome.rows_quarantined += quarantined
+        if collapsed:
+            cur.execute(f"""INSERT INTO {collapsed} (row_number, kept_row)
+                            SELECT s.{line}, d.first_line FROM {stage} s JOIN _dups d ON {on}
+                            WHERE d.variants = 1 AND s.{line} <> d.first_line""")
         cur.execute(f"DELETE FROM {stage} s USING _dups d WHERE {on} AND (d.variants > 1 OR s.{line} <> d.first_line)")
         collapsed = cur.rowcount - quarantined
         outcome.rows_duplicate += collapsed
@@ -60,7 +66,7 @@ def collapse_duplicates(cur, *, stage: str, key: str | Sequence[str], content: S
     cur.execute(
         f"""CREATE TEMP TABLE _dups ON COMMIT DROP AS
             SELECT s.{line} AS _line, {row} AS h, first_value({row}) OVER w AS first_h,
-                   row_number() OVER w AS rn
+                   row_number() OVER w AS rn, first_value(s.{line}) OVER w AS first_line
             FROM {stage} s
             WHERE ({by}) IN (SELECT {group} FROM {stage} GROUP BY {group} HAVING count(*) > 1)
             WINDOW w AS (PARTITION BY {by} ORDER BY s.{line})"""
@@ -72,8 +78,8 @@ def collapse_duplicates(cur, *, stage: str, key: str | Sequence[str], content: S
         owned = (f"{stage} s JOIN {key_table} k ON {' AND '.join(f'k.{k} = s.{k}' for k in keys)} AND k.source_file <> %s "
                  f"JOIN {core} c ON {' AND '.join(f'c.{k} = k.{k}' for k in keys)} "
                  f"AND c.{partition_column} = k.{partition_column}")
-        cur.execute(f"INSERT INTO _dups (_line, h, first_h, rn) SELECT s.{line}, {row}, {core_row}, 1 FROM {owned}",
-                    (file,))
+        cur.execute(f"INSERT INTO _dups (_line, h, first_h, rn, first_line) "
+                    f"SELECT s.{line}, {row}, {core_row}, 1, NULL FROM {owned}", (file,))
     cur.execute(
         f"""INSERT INTO {quarantine} (row_number, rule, record)
             SELECT s.{line}, %s, {record}
@@ -84,6 +90,11 @@ def collapse_duplicates(cur, *, stage: str, key: str | Sequence[str], content: S
     cur.execute("SELECT count(DISTINCT _line) FROM _dups WHERE h = first_h AND _line NOT IN "
                 "(SELECT _line FROM _dups WHERE h <> first_h)")
     same = cur.fetchone()[0]
+    if collapsed:
+        cur.execute(f"""INSERT INTO {collapsed} (row_number, kept_row)
+                        SELECT DISTINCT ON (_line) _line, first_line FROM _dups
+                        WHERE h = first_h AND _line NOT IN (SELECT _line FROM _dups WHERE h <> first_h)
+                        ORDER BY _line, first_line""")
     cur.execute(f"DELETE FROM {stage} WHERE {line} IN (SELECT _line FROM _dups)")
     outcome.rows_quarantined += conflicts
     outcome.rows_duplicate += same

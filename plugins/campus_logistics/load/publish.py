@@ -9,7 +9,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from .stage import QUARANTINE
+from .stage import COLLAPSED, QUARANTINE
+
+DUPLICATE_SAMPLE = 20  # collapsed lines kept per file (quality.duplicate_row) for the audit trail
 
 
 @dataclass
@@ -53,6 +55,13 @@ def publish_quality(cur, outcome: FileOutcome, run_id: str | None) -> None:
     cur.execute(
         f"""INSERT INTO quality.rejected_rows (feed, file, row_number, rule, record, run_id)
             SELECT %s, %s, row_number, rule, record, %s FROM {QUARANTINE} ORDER BY row_number""",
+        (outcome.feed, outcome.file, run_id),
+    )
+    cur.execute("DELETE FROM quality.duplicate_row WHERE feed = %s AND file = %s", (outcome.feed, outcome.file))
+    cur.execute(
+        f"""INSERT INTO quality.duplicate_row (feed, file, row_number, kept_row, run_id)
+            SELECT %s, %s, row_number, min(kept_row), %s FROM {COLLAPSED}
+            GROUP BY row_number ORDER BY row_number LIMIT {DUPLICATE_SAMPLE}""",
         (outcome.feed, outcome.file, run_id),
     )
     values = (outcome.feed, outcome.file, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined,

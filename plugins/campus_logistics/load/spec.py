@@ -19,6 +19,7 @@ CADENCE_TAGS = {"day": "daily", "month": "monthly", "wave": "wave"}
 class FeedSpec:
     name: str
     feed_class: str  # "module:Class" under campus_logistics.feeds: the feed's domain hooks
+    tables: tuple[str, ...]  # the core tables its loads write (their OpenLineage outputs)
     folder: str  # landing/<folder>/
     prefix: str  # a file is <prefix><YYYYMMDD or YYYYMM><suffix>
     suffix: str

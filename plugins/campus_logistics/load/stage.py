@@ -13,6 +13,7 @@ import pyarrow.csv as pacsv
 from ..faults import fault_point
 
 QUARANTINE = "_quarantine"
+COLLAPSED = "_collapsed"  # the lines collapsed as duplicates, and the line each repeats
 
 
 def copy_frame(cur, table: str, columns: Sequence[str], df) -> int:
@@ -47,6 +48,8 @@ def create_quarantine(cur, table: str = QUARANTINE) -> None:
         f"CREATE TEMP TABLE {table} (row_number integer NOT NULL, rule text NOT NULL, record jsonb NOT NULL)"
         " ON COMMIT DROP"
     )
+    if table == QUARANTINE:  # the file's own quarantine: its collapsed lines beside it
+        cur.execute(f"CREATE TEMP TABLE {COLLAPSED} (row_number integer NOT NULL, kept_row integer) ON COMMIT DROP")
 
 
 def quarantine_rows(cur, rows: Iterable[tuple[int, str, dict]], table: str = QUARANTINE) -> int:

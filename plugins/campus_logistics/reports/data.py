@@ -3,10 +3,12 @@
 Only mart objects are read, so a report can be produced by ``finance_reader`` as well as by the
 pipeline. Output formats (``excel.py``, …) render a :class:`Report`; they never query.
 
-* **Monthly report** for month M: each topic's monthly view, rows of month M.
+* **Monthly report** for month M: each topic's monthly view, rows of month M; then 预计全年, the
+  year-end projections as of M (``mart.report_kpi_projection``, campus).
 * **Annual report** for year Y: each topic's monthly rows of Y, then the annual view's row(s) of Y
   (labelled 全年) mapped onto the same columns by label, so the months and the year sit together
-  and can be checked against each other (flows add up, stocks are December's, rates recomputed).
+  and can be checked against each other (flows add up, stocks are December's, rates recomputed);
+  then 预计全年, the year-end projections as of each month-end beside the year's actual.
 
 Both open with a **headline** (:func:`_headline`): the savings total, personnel and utilities
 savings, campus satisfaction against its target, and the targets missed, each with its 同比.
@@ -174,6 +176,24 @@ def _annual_sheet(cur, topic: Topic, year: int) -> Sheet:
                  columns, rows)
 
 
+PROJECTION_VIEW = "mart.report_kpi_projection"
+PROJECTION_COLUMNS = (("截至月份", "period"), ("指标名称", "text"), ("已有实际月数", "count"),
+                      ("本年累计（元）", "money"), ("预计全年（元）", "money"), ("预测区间下限（元）", "money"),
+                      ("预测区间上限（元）", "money"), ("预测方法", "text"), ("方法说明", "text"),
+                      ("全年实际（元）", "money"))
+
+
+def _projection_sheet(cur, year: int, month: int | None) -> Sheet:
+    """预计全年 (campus): the year-end projection as of each month-end of the year (annual report) or as of
+    the report's month (monthly report), beside the year's actual so far."""
+    labels = ", ".join(f'"{c}"' for c, _ in PROJECTION_COLUMNS)
+    where = '"年度" = %s AND "单位" = \'campus\'' + ('' if month is None else ' AND "截至月份" = %s')
+    params = (year,) if month is None else (year, date(year, month, 1))
+    cur.execute(f'SELECT {labels} FROM {PROJECTION_VIEW} WHERE {where} ORDER BY "指标代码", "截至月份"', params)
+    return Sheet("projection", "预计全年", "Year-end projection", PROJECTION_VIEW,
+                 [Column(c, kind) for c, kind in PROJECTION_COLUMNS], cur.fetchall())
+
+
 GRAIN_LABELS = {"day": "日", "month": "月", "wave": "调查批次", "year": "年"}
 KIND_LABELS = {"flow": "流量（按期合计）", "stock": "存量（期末值）", "rate": "比率（全期重算）"}
 
@@ -280,10 +300,10 @@ def load_report(year: int, month: int | None = None, *, url: str | None = None) 
     with connect(url) as conn:
         cur = conn.cursor()
         if month is None:
-            sheets = [_annual_sheet(cur, t, year) for t in TOPICS]
+            sheets = [_annual_sheet(cur, t, year) for t in TOPICS] + [_projection_sheet(cur, year, None)]
             title, period = f"后勤社会化改革年度报告（{year}年）", f"{year}年"
         else:
-            sheets = [_monthly_sheet(cur, t, year, month) for t in TOPICS]
+            sheets = [_monthly_sheet(cur, t, year, month) for t in TOPICS] + [_projection_sheet(cur, year, month)]
             title, period = f"后勤社会化改革月度报告（{year}年{month}月）", f"{year}年{month}月"
         definitions = _definitions(cur)
         headline = _headline(cur, year, month)

@@ -151,3 +151,34 @@ def period_kpis(conn, year: int, month: int | None) -> list[tuple]:
     return conn.execute("""SELECT kpi_code, unit_code, value, unit, baseline FROM mart.kpi_value
                            WHERE grain = 'month' AND period_start = %s ORDER BY unit_code <> 'campus', unit_code, kpi_code""",
                         (lo,)).fetchall()
+
+
+@dataclass
+class ProjectionRow:
+    kpi_code: str
+    unit_code: str
+    as_of: date
+    months_actual: int
+    ytd: Decimal
+    projected: Decimal
+    low: Decimal | None
+    high: Decimal | None
+    method: str
+    note: str | None
+    actual: Decimal | None  # the year's row in mart.kpi_value: Σ of the months loaded
+
+
+def projections(conn, year: int, as_of: date | None = None, unit: str | None = "campus") -> list[ProjectionRow]:
+    """Year-end projections (mart.kpi_projection) of ``year``: as of ``as_of`` (every month when None),
+    of ``unit`` (every unit when None); beside the year's actual so far."""
+    rows = conn.execute(
+        """SELECT p.kpi_code, p.unit_code, p.as_of_month, p.months_actual, p.ytd, p.projected, p.low, p.high,
+                  p.method, p.method_note, y.value
+           FROM mart.kpi_projection p
+           LEFT JOIN mart.kpi_value y ON y.kpi_code = p.kpi_code AND y.unit_code = p.unit_code AND y.grain = 'year'
+                                     AND y.period_start = make_date(p.year, 1, 1)
+           WHERE p.year = %(year)s AND (%(as_of)s::date IS NULL OR p.as_of_month = %(as_of)s::date)
+             AND (%(unit)s::text IS NULL OR p.unit_code = %(unit)s::text)
+           ORDER BY p.unit_code <> 'campus', p.unit_code, p.kpi_code, p.as_of_month""",
+        {"year": year, "as_of": as_of, "unit": unit}).fetchall()
+    return [ProjectionRow(*r) for r in rows]

@@ -7,6 +7,7 @@ the chart section the Airflow UI page embeds as well.
 
 from __future__ import annotations
 
+from datetime import date
 from html import escape
 from pathlib import Path
 
@@ -118,6 +119,36 @@ def kpi_table_html(conn, year: int, month: int | None) -> str:
         for t in order if t in by_topic)
 
 
+def projection_html(conn, year: int, month: int | None, unit: str | None = "campus") -> str:
+    """预计全年: the year-end projections as of the month (each month-end of the year when None), with
+    the method in Chinese and the 80% interval, beside the year's actual so far."""
+    from ..kpis.projection import METHOD_ZH
+
+    as_of = None if month is None else date(year, month, 1)
+    rows = figures.projections(conn, year, as_of, unit)
+    if not rows:
+        return "<p class='muted'>No projection for this period (预计全年: 无).</p>"
+    defs, names = figures.definitions(conn), figures.unit_names(conn)
+    body = []
+    for r in rows:
+        interval = "—" if r.low is None else f"{charts.fmt_yuan(r.low)} – {charts.fmt_yuan(r.high)}"
+        method = METHOD_ZH.get(r.method, r.method) + (f"（{r.note}）" if r.note else "")
+        body.append(
+            f"<tr data-kpi='{escape(r.kpi_code)}' data-unit='{escape(r.unit_code)}' data-method='{escape(r.method)}'>"
+            f"<td>{escape(defs.get(r.kpi_code, {}).get('name_zh') or r.kpi_code)}</td>"
+            f"<td>{escape(names.get(r.unit_code, r.unit_code))}</td>"
+            f"<td class='period'>{escape(period_label(r.as_of.year, r.as_of.month))}</td>"
+            f"<td class='num'>{escape(charts.fmt_yuan(r.ytd))}</td>"
+            f"<td class='num projected'>{escape(charts.fmt_yuan(r.projected))}</td>"
+            f"<td class='num interval'>{escape(interval)}</td><td class='method'>{escape(method)}</td>"
+            f"<td class='num actual'>{escape(fmt_value(r.actual, 'yuan'))}</td></tr>")
+    return ("<table class='projection'><thead><tr><th>指标</th><th>单位</th><th>截至</th><th>本年累计（元）</th>"
+            "<th>预计全年（元）</th><th>80%预测区间（元）</th><th>预测方法</th><th>全年实际（元）</th></tr></thead>"
+            "<tbody>" + "".join(body) + "</tbody></table>"
+            "<p class='muted'>预计全年 = 本年累计 + 其余月份的预测：上年12个月齐全时按上年季节性（本年累计 ÷ 上年同期 × "
+            "上年其余月份），否则按已过月份平均；区间为80%预测区间。全年实际为已入账月份之和。</p>")
+
+
 def headline_html(conn, year: int, month: int | None) -> str:
     """The workbook's 要点 as a table: the period's savings, satisfaction, targets missed, each with 同比."""
     from .data import _headline
@@ -143,13 +174,15 @@ def render_html_report(conn_or_url, year: int, month: int | None) -> str:
         headline = headline_html(conn, year, month)
         chart_section = charts_html(conn, year, month)
         table = kpi_table_html(conn, year, month)
+        projection = projection_html(conn, year, month)
     generated = pendulum.now(TIME_ZONE).to_date_string()
     return (f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>"
             f"<title>后勤改革指标 Reform KPIs — {escape(label)}</title><style>{CSS}</style></head><body>"
             f"<h1>后勤改革指标报告 Reform KPI report — {escape(label)}</h1>"
             f"<p class='muted'>数据来源：数据仓库 mart.kpi_value；生成日期 {generated}（北京时间）；"
             f"金额单位为元，比率以百分数显示，同比为与上年同期相比。</p>"
-            f"<h2>要点 Headline</h2>{headline}<h2>图表 Charts</h2>{chart_section}<h2>指标 KPIs ({escape(label)})</h2>{table}</body></html>")
+            f"<h2>要点 Headline</h2>{headline}<h2>图表 Charts</h2>{chart_section}<h2>指标 KPIs ({escape(label)})</h2>{table}"
+            f"<h2>预计全年 Year-end projection</h2>{projection}</body></html>")
 
 
 def write_html_report(conn_or_url, year: int, month: int | None, out_path) -> Path:

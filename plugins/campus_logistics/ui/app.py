@@ -117,6 +117,23 @@ def create_app(dependencies=None) -> FastAPI:
         with _connect() as conn:
             return reform_page(conn, year, month, unit, measure)
 
+    @router.get("/explain", response_class=HTMLResponse)
+    def lineage(kpi: str = Query(..., min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$"),
+                unit: str = Query("campus", min_length=1, max_length=64),
+                period: str = Query(..., min_length=4, max_length=10, pattern=r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$"),
+                grain: str | None = Query(None, pattern=r"^(day|month|wave|year)$")):
+        from ..kpis.explain import ExplainError
+        from .pages import explain_page, page
+
+        try:
+            with _connect() as conn:
+                return explain_page(conn, kpi, unit, period, grain)
+        except ExplainError as exc:  # an unknown KPI, a period out of range, a value not stored: said, escaped
+            from html import escape
+
+            return HTMLResponse(page("Audit trail", f"<h1>审计追溯 Audit trail</h1><p class='bad'>{escape(str(exc))}</p>"
+                                                   "<p><a href='./'>‹ 改革指标 Reform KPIs</a></p>"), status_code=404)
+
     @router.get("/report.html", response_class=HTMLResponse)
     def report(year: int = Query(..., ge=1990, le=2100), month: int | None = Query(None, ge=1, le=12)):
         from ..reports.html import render_html_report

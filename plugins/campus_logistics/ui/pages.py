@@ -1,7 +1,8 @@
 """HTML of the Airflow UI pages: reform KPIs (latest per unit, trend, charts) and data quality
 (reconciliation per feed and file, top rejection reasons, rejected rows page by page).
 
-Plain server-rendered HTML with inline CSS and SVG — the pages show inside Airflow's UI in an
+Every KPI value on the Reform KPIs page links to its audit trail (``explain_page``: the
+``kpis.explain`` answer as HTML). Plain server-rendered HTML with inline CSS and SVG — the pages show inside Airflow's UI in an
 iframe and need nothing from the internet. Rejected rows are shown as stored: personal fields
 were pseudonymised on ingest.
 """
@@ -9,13 +10,14 @@ were pseudonymised on ingest.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from html import escape
 from urllib.parse import quote, urlencode
 
 from ..reports import charts, figures
 from ..kpis import catalog
 from ..report import period_label as report_period_label
-from ..reports.html import CSS, charts_html, fmt_value, period_label
+from ..reports.html import CSS, charts_html, fmt_value, period_label, projection_html
 from .. import rules
 
 PAGE_SIZE = 50
@@ -28,6 +30,9 @@ table.fields th { background: #fafafa; font-weight: normal; color: #555; }
 table.fields td, table.fields th { border: 0; border-bottom: 1px solid #eee; padding: 1px 6px; }
 code { font-size: 12px; }
 .json { font-family: monospace; font-size: 12px; white-space: pre-wrap; max-width: 720px; }
+code.sha { font-size: 11px; word-break: break-all; } td.file { max-width: 260px; }
+td.samples { min-width: 360px; } .sample { padding: 2px 0; border-bottom: 1px dotted #ddd; }
+.sample.quarantined { color: #8a1c1c; }
 """
 
 
@@ -147,7 +152,8 @@ def reform_page(conn, year: int | None = None, month: int | None = None, unit: s
                 f"<td>{escape(d.get('name_zh', it.kpi_code))} <span class='muted'>{escape(d.get('name_en', ''))}</span></td>"
                 f"<td>{escape(names.get(it.unit_code, it.unit_code))}</td>"
                 f"<td class='period'>{escape(report_period_label(it.period_start, it.grain))}</td>"
-                f"<td class='num value'>{escape(fmt_value(it.value, it.unit))}</td>"
+                f"<td class='num value'><a href='{escape(explain_href(it.kpi_code, it.unit_code, it.grain, it.period_start))}' "
+                f"title='审计追溯 audit trail'>{escape(fmt_value(it.value, it.unit))}</a></td>"
                 f"<td class='measure'>{escape(catalog.measure_label(it.unit))}</td>"
                 f"<td class='num trend'>{_change(it, catalog.direction(it.kpi_code))}</td><td>{sparkline(it.history)}</td>"
                 + (f"<td class='num baseline'>{escape(fmt_value(it.baseline, it.unit)) if it.baseline is not None else ''}</td>"
@@ -166,6 +172,9 @@ def reform_page(conn, year: int | None = None, month: int | None = None, unit: s
         + _filter_links("计量单位 Measure", measure, [(None, "全部 all")] + [(m, catalog.measure_label(m)) for m in measures],
                         params, "measure"))
     chart_section = charts_html(conn, year, month) if year else ""
+    # money flows only: shown unless another measure is chosen
+    projection = projection_html(conn, year, month, unit or "campus") if year and month and measure in (None, "yuan") \
+        else ""
     report_link = (f"<a href='report.html?{urlencode({'year': year, 'month': month} if month else {'year': year})}'>"
                    f"HTML report {escape(period_label(year, month))}</a> · "
                    f"<a href='report.html?{urlencode({'year': year})}'>HTML report {year}年</a>") if year else ""
@@ -173,7 +182,9 @@ def reform_page(conn, year: int | None = None, month: int | None = None, unit: s
                 f"<h2>图表 Charts — {escape(period_label(year, month)) if year else ''}</h2>{chart_section}"
                 f"<h2>各单位指标 KPIs per unit — {escape(period_label(year, month)) if year else ''}</h2>"
                 "<p class='muted'>▲▼ 绿色为向好、红色为变差、灰色为中性 green: better, red: worse, grey: neutral; "
-                f"比率的变化以百分点计 rates change in percentage points (pp).</p>{table}")
+                f"比率的变化以百分点计 rates change in percentage points (pp).</p>{table}"
+                + (f"<h2>预计全年 Year-end projection — 截至 {escape(period_label(year, month))}</h2>{projection}"
+                   if projection else ""))
 
 
 FILE_PAGE_SIZE = 50
@@ -321,3 +332,113 @@ def rejected_page(conn, feed: str | None, file: str | None, rule: str | None, pa
         "<th>Record (personal fields pseudonymised)</th><th>Run</th></tr></thead>"
         f"<tbody>{body_rows}</tbody></table><p>{nav}</p>")).replace("href='./'", "href='../'").replace(
         "href='quality'", "href='../quality'").replace("href='data-docs/", "href='../data-docs/")
+
+
+def explain_href(code: str, unit: str, grain: str, period_start) -> str:
+    """The lineage page of one stored value (relative to the Reform KPIs page)."""
+    from ..kpis.explain import period_text
+
+    return "explain?" + urlencode({"kpi": code, "unit": unit, "grain": grain, "period": period_text(grain, period_start)})
+
+
+def _ok(flag: bool) -> str:
+    return "<span class='good'>✓ 一致 matches</span>" if flag else "<span class='bad'>✗ 不一致 differs</span>"
+
+
+def explain_page(conn, kpi: str, unit: str, period: str, grain: str | None) -> str:
+    """The audit trail (审计追溯) of one stored value (``kpis.explain``) as HTML; every value escaped."""
+    from ..kpis.explain import OP_TEXT, explain
+
+    e = explain(conn, kpi, unit, period, grain)
+    k, mu = e["kpi"], e["kpi"]["unit"]
+
+    def v(value, unit_=mu) -> str:
+        return escape(fmt_value(None if value is None else Decimal(value), unit_))
+
+    def fields(pairs) -> str:
+        return "<table class='fields'>" + "".join(f"<tr><th>{escape(a)}</th><td>{b}</td></tr>" for a, b in pairs) + "</table>"
+
+    parts = [f"<h1>审计追溯 Audit trail — {escape(k['name_zh'])} <span class='muted'>{escape(k['name_en'])}</span></h1>",
+             "<p><a href='./'>‹ 改革指标 Reform KPIs</a></p>",
+             fields([
+                 ("指标 KPI", f"<code>{escape(k['code'])}</code>"),
+                 ("单位 Unit", f"{escape(e['unit_name'])} <span class='muted'>{escape(e['unit_code'])}</span>"),
+                 ("期间 Period", f"{escape(e['period_label'])} <span class='muted'>{escape(e['grain'])} "
+                                 f"{escape(e['period'])}</span>"),
+                 ("值 Value", f"<b class='value'>{v(e['value'])}</b> "
+                  + ("" if mu == "rate" else escape(catalog.measure_label(mu)))),
+                 *([("基线 Baseline", v(e["baseline"]))] if e["baseline"] is not None else []),
+                 ("计算时间 Computed", escape(e["computed_at"] or "")),
+                 ("运行 Run", escape(e["run_id"] or "—")),
+                 ("类型 Kind", f"{escape(k['kind'])} — {escape(k['kind_zh'])}"),
+                 ("公式 Formula", escape(k["formula"])),
+                 ("来源 Sources", ", ".join(f"<code>{escape(s)}</code>" for s in k["sources"])),
+             ])]
+    ru = e["rollup"]
+    if ru:
+        months = "".join(f"<tr><td>{escape(m['period'])}</td><td class='num'>{v(m['value'])}</td>"
+                         f"<td class='runid'>{escape(m['run_id'] or '')}</td></tr>" for m in ru["months"])
+        summary = (f"合计 total {v(ru['total'])}" if ru["rule"] == "sum" else f"取 taken {escape(ru['taken'] or '—')}")
+        parts.append(f"<h2>年值来自各月 Annual value from the stored months</h2><p>{escape(ru['rule_zh'])}</p>"
+                     f"<table class='rollup'><thead><tr><th>月份 Month</th><th>值 Value</th><th>Run</th></tr></thead>"
+                     f"<tbody>{months}</tbody></table><p>{summary} {_ok(ru['matches'])}</p>")
+    if e["inputs"]:
+        rows_ = "".join(
+            f"<tr data-input='{escape(i['code'])}'><td>{escape(OP_TEXT[i['op']])}</td>"
+            f"<td>{escape(i['name_zh'])} <span class='muted'>{escape(i['name_en'])}</span></td>"
+            f"<td class='num'>"
+            + (f"<a href='{escape(explain_href(i['code'], e['unit_code'], e['grain'], _date(e['period_start'])))}'>"
+               f"{v(i['value'], i['unit'])}</a>" if i["stored"] else "<span class='muted'>未存储 not stored</span>")
+            + f"</td><td class='runid'>{escape(i['run_id'] or '')}</td></tr>" for i in e["inputs"])
+        check = e["check"]
+        parts.append("<h2>输入指标 Input KPIs</h2><table class='inputs'><thead><tr><th></th><th>指标 KPI</th>"
+                     f"<th>值 Value</th><th>Run</th></tr></thead><tbody>{rows_}</tbody></table>"
+                     + (f"<p>复算 recomputed: {escape(check['expression'])} = {v(check['recomputed'])} "
+                        f"{_ok(check['matches'])}</p>" if check else ""))
+    for fd in e["feeds"]:
+        parts.append(f"<h2>来源文件 Source files — <code>{escape(fd['feed'])}</code></h2>"
+                     f"<p class='muted'>{escape(fd['counted_label'])} in the period: {n(fd['counted_total'])}</p>")
+        body = []
+        for f in fd["files"]:
+            rules_ = "<br>".join(f"{rule_text(r)}: {n(c)}" for r, c in f["rules"].items())
+            samples = "".join(
+                f"<div class='sample counted'>计入 counted {'line ' + n(s['line']) if s['line'] is not None else ''} "
+                f"<code>{escape(s['id'] or '')}</code> {escape(s['detail'] or '')}</div>" for s in f["samples_counted"])
+            samples += "".join(
+                f"<div class='sample quarantined'>隔离 quarantined line {n(s['line'])} <code>{escape(s['id'] or '')}</code> "
+                f"{rule_text(s['rule'])}</div>" for s in f["samples_quarantined"])
+            samples += "".join(
+                f"<div class='sample collapsed'>重复 collapsed line {n(s['line'])}: "
+                + (f"identical to line {n(s['kept_row'])}" if s["kept_row"] is not None else "identical to a row of another file")
+                + f" {rule_text(s['rule'])}</div>" for s in f["samples_duplicate"])
+            counts = (f"<td class='num read'>{n(f['rows_read'])}</td><td class='num loaded'>{n(f['rows_loaded'])}</td>"
+                      f"<td class='num quarantined'>{n(f['rows_quarantined'])}</td><td class='num'>{n(f['rows_duplicate'])}</td>"
+                      if f["reconciled"] else "<td colspan='4' class='muted'>no reconciliation recorded</td>")
+            body.append(
+                f"<tr data-file='{escape(f['file'])}'><td class='file'>{escape(f['file'])}<br><code class='muted sha'>sha256 "
+                f"{escape(f.get('checksum') or '')}</code></td>{counts}<td class='num counted'>{n(f['counted'])}</td>"
+                f"<td class='rule'>{rules_}</td><td class='samples'>{samples}</td><td class='runid'>{run_link(fd['feed'], f.get('run_id'))}"
+                f"<br><span class='muted'>{escape(f.get('reconciled_at') or '')}</span></td></tr>")
+        if fd["more_files"]:
+            body.append(f"<tr><td colspan='9' class='muted'>+{n(fd['more_files'])} more files</td></tr>")
+        parts.append("<table class='files'><thead><tr><th>文件 File</th><th>读入 Read</th><th>入库 Loaded</th>"
+                     "<th>隔离 Quarantined</th><th>重复 Duplicates</th><th>计入本期 In period</th><th>规则 Rules</th>"
+                     "<th>样例 Sample rows (ids pseudonymised)</th><th>Run</th></tr></thead>"
+                     f"<tbody>{''.join(body)}</tbody></table>")
+    if e["references"]:
+        refs = "".join(
+            f"<tr><td><code>{escape(r['name'])}</code></td><td><code>{escape(r['table'] or '')}</code></td>"
+            + (f"<td class='num'>{n(r['rows'])}</td><td><code class='muted sha'>{escape(r['checksum'])}</code></td>"
+               f"<td>{escape(r['loaded_at'] or '')}</td><td class='runid'>{escape(r['run_id'] or '')}</td>"
+               if r["loaded"] else "<td colspan='4' class='muted'>未加载 not loaded</td>") + "</tr>"
+            for r in e["references"])
+        parts.append("<h2>参照文件 Reference files</h2><table class='refs'><thead><tr><th>文件 File</th><th>表 Table</th>"
+                     "<th>行 Rows</th><th>SHA-256</th><th>加载 Loaded</th><th>Run</th></tr></thead>"
+                     f"<tbody>{refs}</tbody></table>")
+    return page("Audit trail", "".join(parts))
+
+
+def _date(text: str):
+    from datetime import date
+
+    return date.fromisoformat(text)

@@ -171,6 +171,23 @@ BAD_METER = [
 UNKNOWN_METER = ("E-041", dt.date(2001, 11, 20))  # a new meter not yet in ref/meters.csv
 
 
+BASELINE_STUDENTS = 1000  # "学生由1000人增加到2000余人": the utilities baseline is from before the growth
+
+
+def temperature_rows() -> list[tuple[str, str]]:
+    """Daily mean temperatures for the baseline year 2000 and 2001, a central-China climate: an
+    annual cycle from about 4 °C in mid-January to about 29 °C in mid-July, ± 2.5 °C day to day.
+    Its own RNG stream, so no other file changes; read only by the weather-adjusted saving."""
+    rng = rng_for(SCEN, FEED_KEYS["ref"], 1)
+    day, rows = dt.date(YEAR - 1, 1, 1), []
+    while day.year < YEAR + 1:
+        doy = day.timetuple().tm_yday
+        t = 16.5 - 12.5 * np.cos(2 * np.pi * (doy - 15) / 365.25) + rng.normal(0, 2.5)
+        rows.append((day.isoformat(), f"{t:.1f}"))
+        day += dt.timedelta(days=1)
+    return rows
+
+
 def write_refs(ctx: _Ctx, baseline: dict[tuple[str, int], int]) -> None:
     ref = ctx.out / "ref"
     n = writers.write_ref(ref / "sub_centres.csv", ["unit_code", "name_zh", "name_en", "reform_stage", "stage_since"],
@@ -192,7 +209,11 @@ def write_refs(ctx: _Ctx, baseline: dict[tuple[str, int], int]) -> None:
     n = writers.write_ref(ref / "baselines.csv", ["key", "value", "note"], [
         ("admin_staff_per_1000_students", 17, "计划经济时期定编：每千名学生配备管理人员17人 (pre-reform staffing norm)"),
         ("students_per_cook", 50, "炊事员定编：每50名学生配备炊事员1人 (pre-reform cook norm)"),
+        ("utility_baseline_students", BASELINE_STUDENTS, "基准年在校生约1000人 (students when the utilities baseline was set)"),
+        ("utility_baseline_year", YEAR - 1, "水电基准年：改革前的2000年 (the year utility_baseline.csv describes)"),
     ])
+    ctx.wrote("ref", n)
+    n = writers.write_ref(ref / "temperature.csv", ["date", "mean_temp_c"], temperature_rows())
     ctx.wrote("ref", n)
     n = writers.write_ref(ref / "utility_baseline.csv", ["utility", "month_of_year", "quantity"],
                           [(u, m, baseline[(u, m)]) for u in ("electricity", "water") for m in range(1, 13)])
