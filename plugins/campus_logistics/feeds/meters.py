@@ -825,7 +825,7 @@ class MetersFeed(Feed):
         next_path = lf.path.parent / self.spec.expected_name(nxt)
         if anchor_digest(new_last) != judged_against and next_path.is_file():
             # this file's quarantine is published: the reload brings its own
-            cur.execute(f"DROP TABLE IF EXISTS {QUARANTINE}")
+            cur.execute(f"DROP TABLE IF EXISTS {QUARANTINE}, {COLLAPSED}")
             try:
                 with ctx.conn.transaction():
                     sub = load_file(self, LandingFile(self.name, next_path, nxt), ref, ctx)

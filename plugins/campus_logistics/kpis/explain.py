@@ -252,7 +252,7 @@ def _check(kpi: KPI, inputs: list[dict], value) -> dict | None:
 
 def _feed_files(conn, feed: str, unit: str, lo: date, hi: date, tz: str, rules) -> dict:
     """The feed's files for [lo, hi): files with rows dated in it, and files named for a day/month in it."""
-    from ..feeds import get_feed
+    from ..registry import SPECS
 
     spec = FEED_ROWS[feed]
     params = {"lo": lo, "hi": hi, "unit": unit, "tz": tz}
@@ -261,7 +261,7 @@ def _feed_files(conn, feed: str, unit: str, lo: date, hi: date, tz: str, rules) 
         where += f" AND {spec.unit} = %(unit)s"
     counted = dict(conn.execute(f"SELECT t.source_file, count(*) FROM {spec.source} WHERE {where} GROUP BY 1",
                                 params).fetchall())
-    f = get_feed(feed)
+    f = SPECS[feed]
     recon = {r[0]: r for r in conn.execute(
         """SELECT file, rows_read, rows_loaded, rows_quarantined, rows_duplicate, checksum, run_id, reconciled_at
            FROM quality.file_reconciliation WHERE feed = %s ORDER BY file""", (feed,)).fetchall()}
