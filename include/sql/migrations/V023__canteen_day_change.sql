@@ -43,3 +43,8 @@ CREATE TRIGGER canteen_txn_key_updated_from AFTER UPDATE ON core.canteen_txn_key
     REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION core.mark_canteen_days();
 CREATE TRIGGER canteen_txn_key_updated_to AFTER UPDATE ON core.canteen_txn_key
     REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION core.mark_canteen_days();
+
+-- Days loaded before this migration whose daily rows were never computed (a KPI run that failed)
+INSERT INTO core.canteen_day_change (day)
+SELECT DISTINCT k.txn_date FROM core.canteen_txn_key k
+WHERE NOT EXISTS (SELECT 1 FROM mart.canteen_daily c WHERE c.day = k.txn_date AND c.unit_code = 'campus');
