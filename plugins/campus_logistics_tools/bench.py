@@ -366,6 +366,20 @@ def replicate_year(url: str, start: date) -> dict:
     return _counts(url)
 
 
+def throughput_section(args, dbs: Databases, work: Path) -> dict:
+    """One big-university day (kept in ``work/big_day`` for the later sections): canteen and meters
+    end to end beside bare COPY and the naive pipeline."""
+    from campus_logistics_tools.generate import generate
+
+    day = work / "big_day"
+    generate("scale", day, scale=args.students, days=1, start=BIG_START)
+    print("throughput…", flush=True)
+    out = {"throughput_when": time.strftime("%Y-%m-%d %H:%M %Z"),
+           "canteen": throughput(dbs, day, "canteen", args.reps), "meters": throughput(dbs, day, "meters", args.reps)}
+    dbs.drop_all()
+    return out
+
+
 def kpi_section(args, dbs: Databases, work: Path) -> dict:
     """``--kpi-days`` of the big university loaded through the feeds, their month recomputed; then
     (``--kpi-year``) that month replicated into a year and the year recomputed."""
@@ -559,6 +573,7 @@ def write_report(results: dict, out: Path) -> None:
         if not r:
             continue
         lines += ["", f"## {feed}: one big-university day ({r['rows']:,} rows)", "",
+                  *([f"Measured {results['throughput_when']}.", ""] if results.get("throughput_when") else []),
                   "| path | seconds (min / median / max) | rows/s | vs bare COPY |", "|---|---|---|---|"]
         for key, label in (("bare_copy", "bare COPY of a ready UTF-8 CSV (the limit)"),
                            ("naive", "naive: pd.read_csv + GX + to_sql"), ("ours", "ours: the feed end to end")):
@@ -642,7 +657,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kpi-year", type=int, default=1, help="1: also time a one-year recompute, the loaded month "
                    "replicated server-side into twelve (0: skip)")
     p.add_argument("--skip-seed", action="store_true", help="do not run the one-year seed scenario")
-    p.add_argument("--only", choices=("kpi",), help="run only this section (kpi: the KPI recompute)")
+    p.add_argument("--only", choices=("kpi", "throughput"),
+                   help="run only this section (kpi: the KPI recompute; throughput: canteen and meters against "
+                        "bare COPY and the naive pipeline)")
     p.add_argument("--warehouse", help="admin URL of a PostgreSQL server (default: a fresh embedded one)")
     p.add_argument("--backfill", action="store_true", help="also time a big-university quarter's backfill through "
                    "Celery workers (needs Redis at 127.0.0.1:6379)")
@@ -681,16 +698,14 @@ def main(argv: list[str] | None = None) -> int:
                                            [int(n) for n in args.backfill_workers.split(",") if n], save_backfill))
         if args.only == "kpi":
             results["kpi"] = kpi_section(args, dbs, work)
+        if args.only == "throughput":
+            results.update(throughput_section(args, dbs, work))
         if args.only_backfill or args.only:
             write_report(results, Path(args.out))
             print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
             return 0
         day = work / "big_day"
-        generate("scale", day, scale=args.students, days=1, start=BIG_START)
-        print("throughput…", flush=True)
-        results["canteen"] = throughput(dbs, day, "canteen", args.reps)
-        results["meters"] = throughput(dbs, day, "meters", args.reps)
-        dbs.drop_all()
+        results.update(throughput_section(args, dbs, work))
         print("parse times…", flush=True)
         results["parse"] = parse_times(args.reps)
         print("peak memory…", flush=True)
