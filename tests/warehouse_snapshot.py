@@ -14,6 +14,8 @@ VOLATILE = {"run_id", "id", "loaded_at", "reconciled_at", "computed_at", "reject
 VOLATILE_IN = {("mart", "kpi_definition", "updated_at")}
 # one row per run and file by design: a killed run adds none, a retry adds its own
 HISTORY = {("quality", "file_reconciliation_history")}
+# a day is marked once per statement that changed it: what counts is which days are marked
+DISTINCT = {("core", "canteen_day_change"): "day"}
 
 
 def tables(conn) -> list[tuple[str, str]]:
@@ -34,6 +36,8 @@ def snapshot(url: str, *, history: bool = True) -> dict[str, list[tuple]]:
                    ORDER BY ordinal_position""", (schema, table))
                 if c not in VOLATILE and (schema, table, c) not in VOLATILE_IN]
             select = ", ".join(f'"{c}"' for c in cols)
+            if (schema, table) in DISTINCT:
+                select = f'DISTINCT "{DISTINCT[schema, table]}"'
             rows = conn.execute(f'SELECT {select} FROM "{schema}"."{table}"').fetchall()
             out[f"{schema}.{table}"] = sorted(rows, key=repr)
     return out

@@ -250,7 +250,10 @@ def test_reform_kpis_page_shows_the_seed_year(seed_run, tmp_path):
         row = re.search(rf"<tr data-kpi='{kpi}' data-unit='{unit}'>(.*?)</tr>", html)
         assert row, (kpi, unit)
         assert "<td class='period'>2001年12月</td>" in row.group(1)
-        shown = re.search(r"<td class='num value'>(.*?)</td>", row.group(1)).group(1)
+        cell = re.search(r"<td class='num value'>(.*?)</td>", row.group(1)).group(1)
+        # the value links to its audit trail
+        assert f"href='explain?kpi={kpi}&amp;unit={unit}&amp;grain=month&amp;period=2001-12'" in cell, cell
+        shown = re.sub(r"<[^>]+>", "", cell)
         assert unescape(shown) == fmt_value(value, kind), (kpi, unit, shown, value)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
