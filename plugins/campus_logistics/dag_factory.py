@@ -10,7 +10,8 @@ psycopg, or reads a connection or variable; tasks import the package's modules w
   months, one mapped ``load_partition`` each, that the workers load in parallel (``backfill``:
   chained for a feed whose days depend on the previous day). ``load`` merges the partitions'
   results and publishes the asset ``campus_logistics://feeds/<feed>`` with the days it changed as the event's
-  extra; ``check`` then fails the run if any file was rejected or missing (after the good files
+  extra; ``check`` builds the Data Docs pages of all the run's loads once, then fails the run if any
+  file was rejected or missing (after the good files
   were published, so their KPIs still refresh); it is retried only while a missing file may still
   come (not yet due), otherwise it fails for good. Two runs of a feed may run at once.
   Daily feeds wait first in a ``late`` sensor: a scheduled run waits for the interval's files
@@ -233,9 +234,11 @@ def feed_dag(feed: str, *, doc_md: str, description: str | None = None, start_da
             return result
 
         @task(task_id="check")
-        def check(result: dict) -> dict:
+        def check(result: dict, **context) -> dict:
             from campus_logistics.file_warnings import log_warnings
+            from campus_logistics.pipeline import build_data_docs
 
+            build_data_docs(context["run_id"])  # once for all the run's loads, before a rejection fails it
             log_warnings(result)  # warnings do not fail the run; they are named in its log
             _raise_for_rejections(result)
             files = (result.get("totals") or {}).get("files", len(result["files"]))  # ``files`` is capped

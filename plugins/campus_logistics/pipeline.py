@@ -123,14 +123,27 @@ def is_embedded(url: str) -> bool:
     return str(default_pgdata()) in url
 
 
-def _publish_data_docs(feed_name: str, run_id: str, pseudo) -> None:
-    """Data Docs for this load's validations: once per load, never failing a load that succeeded."""
-    from .quality_docs import publish
+def _data_docs(feed_name: str, run_id: str, pseudo, build: bool) -> None:
+    """This load's validations saved for the Data Docs (and their pages built, unless the run's
+    ``check`` task builds them once for all its loads); never fails a load that succeeded."""
+    from . import quality_docs
 
     try:
-        publish(feed_name, run_id, pseudo)
+        quality_docs.save(feed_name, run_id, pseudo)
+        if build:
+            quality_docs.build(run_id)
     except Exception:  # the data is loaded and reconciled; the docs are a view of it
-        log.warning("Data Docs for %s (run %s) could not be built", feed_name, run_id, exc_info=True)
+        log.warning("Data Docs for %s (run %s) could not be saved or built", feed_name, run_id, exc_info=True)
+
+
+def build_data_docs(run_id: str) -> None:
+    """The Data Docs pages of every load of ``run_id`` (a feed DAG's ``check``); never fails the run."""
+    from . import quality_docs
+
+    try:
+        quality_docs.build(run_id)
+    except Exception:  # the data is loaded and reconciled; the docs are a view of it
+        log.warning("Data Docs for run %s could not be built", run_id, exc_info=True)
 
 
 def _file_warnings(url: str, spec, landing: Path, outcomes, run_id: str) -> list[dict]:
@@ -168,11 +181,14 @@ def _record_lineage(url: str, feed, landing: Path, files, ref_reloaded: list[str
 
 
 def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run_id: str | None = None,
-             url: str | None = None, allow_missing: bool = False, replace_reference: bool = True) -> FeedRunResult:
+             url: str | None = None, allow_missing: bool = False, replace_reference: bool = True,
+             build_docs: bool = True) -> FeedRunResult:
     """Load every file of ``feed_name`` for [start, end]; rejected files are listed, not raised.
 
     ``replace_reference=False`` (a run from a landing other than the deployment's own): a ``ref/``
     file that differs from the warehouse's fails the run (``ref_replace_explicit``) before any load.
+    ``build_docs=False`` (a feed DAG's load task): the validations are saved for the Data Docs, whose
+    pages the run's ``check`` task builds once.
     """
     feed = get_feed(feed_name)
     run_id = run_id or f"direct__{pendulum.now('UTC').isoformat()}"  # lineage even outside Airflow
@@ -197,7 +213,7 @@ def run_feed(feed_name: str, landing: str | Path, start: date, end: date, *, run
     env = LoadEnv(url=url, run_id=run_id, pseudonymise=pseudo, today=today)
     outcomes, rejected = load_files(feed, files, env)
     _record_lineage(url, feed, landing, files, result.ref_reloaded)
-    _publish_data_docs(feed_name, run_id, pseudo)
+    _data_docs(feed_name, run_id, pseudo, build_docs)
     result.warnings = _file_warnings(url, feed.spec, landing, outcomes, run_id)
     affected: set[date] = set()
     for outcome in outcomes:

@@ -272,7 +272,7 @@ class Settings:
     report_formats: tuple[str, ...] = _setting("REPORT_FORMATS", _report_formats, REPORT_FORMATS,
                                                "report formats the pipeline writes", group="outputs",
                                                default_doc="`xlsx,html`")
-    data_docs: bool = _setting("DATA_DOCS", _switch, True, "build GX Data Docs after each validation",
+    data_docs: bool = _setting("DATA_DOCS", _switch, True, "save each load's GX results; build Data Docs once per feed DAG run",
                                group="outputs", default_doc="`on`")
     data_docs_dir: Path = _setting("DATA_DOCS_DIR", _path, REPO_ROOT / "var" / "data_docs",
                                    "where the Data Docs are built", group="outputs",

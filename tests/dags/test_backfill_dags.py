@@ -3,6 +3,8 @@ meters' months are chained. Real Airflow runs through ``dag.test()``, real Postg
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 
@@ -28,11 +30,12 @@ def dagbag_for_backfill():
 
 
 @pytest.mark.embedded_only
-def test_a_two_month_canteen_run_loads_one_partition_a_month(landing, warehouse, sql, monkeypatch):
+def test_a_two_month_canteen_run_loads_one_partition_a_month(landing, warehouse, sql, monkeypatch, tmp_path):
     from campus_logistics_tools.airflow_runtime import DagRunFailed, run_dag
     from tests.fixtures import purchase, write_canteen
 
     monkeypatch.setenv("CAMPUS_LOGISTICS_LANDING", str(landing))
+    monkeypatch.setenv("CAMPUS_LOGISTICS_DATA_DOCS_DIR", str(tmp_path / "docs"))
     write_canteen(landing, "2001-02-27", [purchase("A1", "10001", "2001-02-27 07:30:00")])
     write_canteen(landing, "2001-02-28", [purchase("A2", "10002", "2001-02-28 07:30:00"),
                                           purchase("A2", "10002", "2001-02-28 07:30:00")])  # a duplicate line
@@ -53,6 +56,12 @@ def test_a_two_month_canteen_run_loads_one_partition_a_month(landing, warehouse,
     assert load["affected_days"] == ["2001-02-27", "2001-02-28", "2001-03-01"]
     assert [(r["file"], r["rule"]) for r in load["rejected"]] == [("canteen_20010302.csv", "file_present")]
     assert sql("SELECT count(*) FROM core.canteen_txn")[0][0] == 3
+    # each partition saved its validations; check built the run's pages once, before failing the run
+    run_dir = re.sub(r"[^A-Za-z0-9_.-]+", "_", result.run_id).strip("_")
+    saved = sorted(p.name for p in (tmp_path / "docs" / "results").rglob("*.json") if run_dir in p.parts)
+    pages = sorted(p.name for p in (tmp_path / "docs" / "site" / "validations").rglob("*.html") if run_dir in p.parts)
+    assert len(saved) == 2 and len(pages) == 2, (saved, pages)  # one GX window per partition
+    assert run_dir in (tmp_path / "docs" / "site" / "index.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.embedded_only

@@ -112,3 +112,34 @@ def test_batches_are_named_by_feed_and_source_file_without_the_newsletter(tmp_pa
         text = page.read_text(encoding="utf-8")
         assert "newsletter" not in text.lower() and "<img src=x" not in text, page
     assert "canteen: canteen__img src=x onerror=alert(1)_.csv" in index  # shown as text
+
+
+def test_loads_save_and_the_run_builds_its_pages_once(tmp_path, monkeypatch):
+    """A load task only saves its validations (no pages); the run's check builds the pages of every
+    load saved under its run id, in one build, and no other run's."""
+    import pandas as pd
+
+    from campus_logistics.load import validate as validation
+    from campus_logistics.quality_docs import build, publish, save
+
+    monkeypatch.setenv("CAMPUS_LOGISTICS_DATA_DOCS_DIR", str(tmp_path / "docs"))
+    check = validation.validator("docs_runs", [
+        validation.Rule("amount_range", lambda g: g.ExpectColumnValuesToBeBetween(column="amount", min_value=0))])
+    publish("probe", "drain-earlier-results")
+    frame = pd.DataFrame({"_row": [2, 3], "amount": [5, -1]})
+    check.validate(frame, files=["canteen_20010301.csv"])
+    assert save("canteen", "manual__run_a") == 1  # partition 1 of run a (one process)
+    check.validate(frame, files=["canteen_20010401.csv"])
+    assert save("canteen", "manual__run_a") == 1  # partition 2 of run a
+    check.validate(frame, files=["canteen_20010501.csv"])
+    assert save("canteen", "manual__run_b") == 1  # another run, not built yet
+    site = tmp_path / "docs" / "site"
+    assert not site.exists()  # saving renders nothing
+    assert sorted(p.name for p in (tmp_path / "docs" / "results").rglob("*.json")) == [
+        "canteen_20010301.csv.json", "canteen_20010401.csv.json", "canteen_20010501.csv.json"]
+
+    assert build("manual__run_a") == site / "index.html"
+    pages = sorted(p.name for p in (site / "validations").rglob("*.html"))
+    assert pages == ["canteen_20010301.csv.html", "canteen_20010401.csv.html"]  # both partitions, not run b
+    assert build("manual__no_such_run") is None
+    assert validation._context.validation_results_store.list_keys() == []  # drained by save

@@ -265,11 +265,15 @@ class CsvReader:
             for batch in reader:
                 invalid_seen.update(r for r, _ in invalid)
                 n = batch.num_rows
-                recs = []
-                while len(recs) < n:
-                    if next_rec not in invalid_seen:
-                        recs.append(next_rec)
-                    next_rec += 1
+                if not any(r >= next_rec for r in invalid_seen):  # no row of the batch was skipped
+                    recs = range(next_rec, next_rec + n)
+                    next_rec += n
+                else:
+                    recs = []
+                    while len(recs) < n:
+                        if next_rec not in invalid_seen:
+                            recs.append(next_rec)
+                        next_rec += 1
                 lines = self._lines.physical(recs, _newlines(batch), invalid, self.malformed)
                 if n == 0:
                     continue
@@ -319,6 +323,10 @@ class _LineCounter:
         limit = float("inf") if final else (max(recs) if recs else 0)
         due = [(r, t) for r, t in invalid if r <= limit]
         invalid[:] = [(r, t) for r, t in invalid if r > limit]
+        if not due and breaks is None and isinstance(recs, range):  # the common batch: one line per record
+            return np.arange(recs.start, recs.stop, dtype=np.int64) + self.extra
+        if breaks is None:
+            breaks = [0] * len(recs)
         events = sorted([(r, b, None) for r, b in zip(recs, breaks)]
                         + [(r, _count_breaks(t), t) for r, t in due], key=lambda e: e[0])
         lines = []
@@ -337,15 +345,18 @@ def _count_breaks(text: str) -> int:
     return len(re.findall(r"\r\n|\r|\n", text))
 
 
-def _newlines(batch: pa.RecordBatch) -> list[int]:
-    """Line breaks inside each row's values (quoted multi-line fields)."""
+def _newlines(batch: pa.RecordBatch) -> list[int] | None:
+    """Line breaks inside each row's values (quoted multi-line fields); None when no value holds one
+    (the common case, found by a plain substring search before any regex)."""
     import pyarrow.compute as pc
 
     total = None
     for col in batch.columns:
+        if not (pc.any(pc.match_substring(col, "\n")).as_py() or pc.any(pc.match_substring(col, "\r")).as_py()):
+            continue
         n = pc.count_substring_regex(col, r"\r\n|\r|\n")
         total = n if total is None else pc.add(total, n)
-    return total.to_pylist() if total is not None else [0] * batch.num_rows
+    return total.to_pylist() if total is not None else None
 
 
 def _arrow_reason(exc: Exception) -> str:

@@ -1,5 +1,5 @@
-"""Great Expectations Data Docs for the loads: built per load task, served offline."""
+"""Great Expectations Data Docs for the loads: saved per load, built once per DAG run, served offline."""
 
-from .build import docs_dir, enabled, publish, site_dir
+from .build import build, docs_dir, enabled, publish, save, site_dir
 
-__all__ = ["docs_dir", "enabled", "publish", "site_dir"]
+__all__ = ["build", "docs_dir", "enabled", "publish", "save", "site_dir"]

@@ -1,10 +1,12 @@
-"""Great Expectations Data Docs, built once per load task from that task's validation results.
+"""Great Expectations Data Docs, built once per DAG run from the validation results of its loads.
 
 Every ``ValidationDefinition.run`` leaves its result in the validation context's in-memory store.
-At the end of a feed's load, :func:`publish` moves those results into a filesystem results store
-(``<docs dir>/results``) under the feed's suite name and the Airflow run id, builds the static
-site (``<docs dir>/site``) for the new results only, and rewrites the new pages to local assets.
-The in-memory store is emptied either way, so a long-lived worker does not accumulate results.
+At the end of a feed's load, :func:`save` moves those results into a filesystem results store
+(``<docs dir>/results``) under the feed's suite name and the Airflow run id; the run's ``check``
+task then builds the static site (``<docs dir>/site``) for that run's results once (:func:`build`:
+rendering costs about as much as validating a 100,000-row day, so it is not paid per load task)
+and rewrites the new pages to local assets. The in-memory store is emptied either way, so a
+long-lived worker does not accumulate results.
 
 Before anything is written, results are trimmed to GX's 20-value samples and values of personal
 columns (card numbers, staff ids) are replaced by their pseudonyms, as in the quarantine. GX writes
@@ -197,24 +199,22 @@ def _prune(ctx, keep: int) -> None:
         store.remove_key(key)
 
 
-def publish(feed: str, run_id: str, pseudonymise: Callable[[str], str] | None = None,
-            root: Path | None = None) -> Path | None:
-    """Build Data Docs for the results this process validated since the last call; returns the
-    site's index.html (None when nothing was validated or the build is turned off)."""
+def save(feed: str, run_id: str, pseudonymise: Callable[[str], str] | None = None,
+         root: Path | None = None) -> int:
+    """Move the results this process validated since the last call into the results store, under
+    ``run_id``, trimmed, pseudonymised and escaped; returns how many. Cheap (no pages): a load task
+    saves, and the run's ``check`` task builds the pages once (:func:`build`)."""
     with _lock:
         drained = _drain_memory_store()
         if not drained or not enabled():
-            return None
+            return 0
         from great_expectations.core.run_identifier import RunIdentifier
         from great_expectations.data_context.types.resource_identifiers import (ExpectationSuiteIdentifier,
                                                                                 ValidationResultIdentifier)
 
-        started = time.perf_counter()
         root = root or docs_dir()
-        site = site_dir(root)
         with _file_lock(root):
             ctx = _docs_context(root)
-            new_keys = []
             drained.sort(key=lambda kr: kr[0].run_id.run_time)
             run_name = _safe(run_id)
             names: dict[tuple, int] = {}
@@ -232,13 +232,38 @@ def publish(feed: str, run_id: str, pseudonymise: Callable[[str], str] | None = 
                 new_key = ValidationResultIdentifier(ExpectationSuiteIdentifier(suite), run,
                                                      batch_name(feed, files, names, suite, i))
                 ctx.validation_results_store.set(new_key, result)
-                new_keys.append(new_key)
             _prune(ctx, current().data_docs_keep)
-            ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=new_keys)
-            assets.install_vendor(site)
-            touched = {site / "validations" / k.expectation_suite_identifier.name / run_name for k in new_keys}
-            for page in [site / "index.html", *(p for d in touched for p in d.rglob("*.html"))]:
-                assets.rewrite_page(page, site)
-        log.info("Data Docs: %d validation result(s) of %s published to %s in %.2f s",
-                 len(new_keys), feed, site, time.perf_counter() - started)
-        return site / "index.html"
+        return len(drained)
+
+
+def build(run_id: str, root: Path | None = None) -> Path | None:
+    """Build the site's pages for the results saved under ``run_id`` (every load of the run, in
+    whichever process it ran) and the index; returns the index (None: nothing saved, or turned off)."""
+    if not enabled():
+        return None
+    started = time.perf_counter()
+    root = root or docs_dir()
+    site = site_dir(root)
+    run_name = _safe(run_id)
+    with _lock, _file_lock(root):
+        ctx = _docs_context(root)
+        keys = [k for k in ctx.validation_results_store.list_keys() if k.run_id.run_name == run_name]
+        if not keys:
+            return None
+        ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=keys)
+        assets.install_vendor(site)
+        touched = {site / "validations" / k.expectation_suite_identifier.name / run_name for k in keys}
+        for page in [site / "index.html", *(p for d in touched for p in d.rglob("*.html"))]:
+            assets.rewrite_page(page, site)
+    log.info("Data Docs: %d validation result(s) of run %s published to %s in %.2f s",
+             len(keys), run_id, site, time.perf_counter() - started)
+    return site / "index.html"
+
+
+def publish(feed: str, run_id: str, pseudonymise: Callable[[str], str] | None = None,
+            root: Path | None = None) -> Path | None:
+    """:func:`save` then :func:`build`: the pages of what this process validated since the last
+    call (None when nothing was validated or the build is turned off)."""
+    if not save(feed, run_id, pseudonymise, root):
+        return None
+    return build(run_id, root)
