@@ -153,15 +153,21 @@ def naive(dbs: Databases, path: Path, encoding: str, reps: int, expectations) ->
     return out
 
 
-def ours(dbs: Databases, landing: Path, feed: str, day: date, reps: int) -> tuple[list[float], list[float]]:
+def ours(dbs: Databases, landing: Path, feed: str, day: date, reps: int) -> tuple[list[float], list[float], bool]:
     """The load as a feed DAG's load task runs it, and then (timed apart) the Data Docs pages its
-    ``check`` task builds once per run."""
+    ``check`` task builds once per run. A day of a feed that judges a day against the previous one
+    (meters) is timed as its scheduled run meets it: the previous day loaded before (not timed)."""
     from campus_logistics import quality_docs
     from campus_logistics.pipeline import run_feed
+    from campus_logistics.registry import SPECS
 
+    previous = day - timedelta(days=1)
+    warm = SPECS[feed].sequential and bool(SPECS[feed].files(landing, previous, previous)[0])
     out, docs = [], []
     for i in range(reps):
         url = dbs.fresh()
+        if warm:
+            run_feed(feed, landing, previous, previous, run_id=f"bench_prev_{i}", url=url, build_docs=False)
         t = time.perf_counter()
         result = run_feed(feed, landing, day, day, run_id=f"bench_{i}", url=url, build_docs=False)
         out.append(time.perf_counter() - t)
@@ -170,7 +176,7 @@ def ours(dbs: Databases, landing: Path, feed: str, day: date, reps: int) -> tupl
         t = time.perf_counter()
         quality_docs.build(f"bench_{i}")
         docs.append(time.perf_counter() - t)
-    return out, docs
+    return out, docs, warm
 
 
 def _canteen_expectations():
@@ -202,10 +208,10 @@ def throughput(dbs: Databases, landing: Path, feed: str, reps: int) -> dict:
                       else ("utf-8", METERS_DDL, _meters_expectations))
     limit = bare_copy(dbs, path, enc, ddl, reps)
     naive_t = naive(dbs, path, enc, reps, exps)
-    ours_t, docs_t = ours(dbs, landing, feed, day, reps)
+    ours_t, docs_t, warm = ours(dbs, landing, feed, day, reps)
     rate = lambda ts: rows / statistics.median(ts)  # noqa: E731
     return {"rows": rows, "bare_copy_s": stats(limit), "naive_s": stats(naive_t), "ours_s": stats(ours_t),
-            "data_docs_s": stats(docs_t),
+            "data_docs_s": stats(docs_t), "previous_day_loaded": warm,
             "bare_copy_rows_per_s": rate(limit), "naive_rows_per_s": rate(naive_t), "ours_rows_per_s": rate(ours_t),
             "ours_vs_copy": rate(ours_t) / rate(limit), "ours_vs_naive": rate(ours_t) / rate(naive_t)}
 
@@ -590,6 +596,10 @@ def write_report(results: dict, out: Path) -> None:
             lines.append(f"| {label} | {s['min']:.2f} / {s['median']:.2f} / {s['max']:.2f} | {_f(rate)} | "
                          f"{rate / r['bare_copy_rows_per_s']:.2f}× |")
         lines.append(f"\nOurs vs the naive pipeline: **{r['ours_vs_naive']:.1f}×**; vs the limit: **{r['ours_vs_copy']:.2f}×**.")
+        if r.get("previous_day_loaded"):
+            lines.append("Ours is the day as its scheduled run meets it: the previous day loaded before (not timed), "
+                         "so the day is judged against the warehouse's last readings; a first day whose previous "
+                         "day is only in the landing also reads and judges that file.")
         d = r.get("data_docs_s")
         if d:
             lines.append(f"The run's Data Docs pages, built once per DAG run by its `check` task (not in the load): "

@@ -791,7 +791,8 @@ class MetersFeed(Feed):
         outcome.rows_loaded = len(g)
         for rule, n in scr.rule_counts.items():
             outcome.count_rule(rule, n)
-        cur.execute("DELETE FROM core.meter_reading WHERE source_file = %s OR day = %s", (lf.name, day))
+        # the file's rows are its day's (read_at_in_file_day): one partition, through the day index
+        cur.execute("DELETE FROM core.meter_reading WHERE day = %s", (day,))
         if len(g):
             cur.execute("SELECT core.ensure_month_partitions('meter_reading', %s, %s)", (day, day))
             copy_table(cur, "core.meter_reading", reading_table(g, day, lf.name, ctx.run_id))
