@@ -14,7 +14,7 @@ help:
 	@echo "make demo         set up, generate the case-study landing zone, run it through Airflow, print the KPIs"
 	@echo "make lint         ruff over plugins/, dags/ and tests/ (part of make test)"
 	@echo "make test         set up, lint and run the test suite on the embedded warehouse"
-	@echo "make test-server  the suite against the PostgreSQL server at PG_SERVER_URL"
+	@echo "make test-server  the warehouse tests against the PostgreSQL server at PG_SERVER_URL"
 	@echo "make airflow      Airflow standalone (UI on :8080, or PORT=...) with the project's DAGs and the embedded warehouse"
 	@echo "make bench        measure throughput, parse time, memory, wall times and a Celery backfill; writes bench/results.md"
 

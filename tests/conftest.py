@@ -135,6 +135,14 @@ def landing(tmp_path):
     return root
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test that uses no warehouse fixture runs the same in both passes: run it in the embedded
+    pass only, so the server pass (``make test-server``) spends its time on the warehouse tests."""
+    for item in items:
+        if "pg_admin_url" not in getattr(item, "fixturenames", ()) and not item.get_closest_marker("server_only"):
+            item.add_marker(pytest.mark.embedded_only)
+
+
 def pytest_sessionfinish(session, exitstatus):
     if not TEST_PG_URL:
         try:
