@@ -82,7 +82,6 @@ def test_report_for_a_period_without_figures_says_so(warehouse, tmp_path):
     assert "No KPI rows for this period." in html
 
 
-@pytest.mark.embedded_only  # needs no warehouse
 def test_rate_and_money_formats():
     assert charts.fmt_rate(Decimal("0.666667")) == "66.7%"
     assert charts.fmt_rate(Decimal("0.0005")) == "0.1%"        # half-up, as the finance office rounds
@@ -120,7 +119,6 @@ def test_kpi_tables_are_grouped_by_topic_in_chinese_without_codes(figures, tmp_p
     assert not re.search(r"\b(campus|property|yuan|rate|persons)\b|_yuan|_rate", text), text
 
 
-@pytest.mark.embedded_only  # needs no warehouse
 def test_coinciding_series_stay_visible_and_their_labels_never_overlap():
     same = [Decimal("100"), Decimal("100"), Decimal("100")]
     svg = charts.line_chart("t（元）", ["1月", "2月", "3月"], [("a", same), ("b", same), ("c", same)], chart_id="x")

@@ -3,9 +3,6 @@ pseudonymised, pages rewritten to local assets, and the validation context's mem
 
 from __future__ import annotations
 
-import pytest
-
-pytestmark = pytest.mark.embedded_only  # needs no warehouse: one pass is enough
 
 
 def test_publish_builds_offline_pages_with_pseudonymised_values(tmp_path, monkeypatch):

@@ -11,8 +11,6 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.embedded_only  # needs no warehouse: one pass is enough
-
 # placeholders a URL or a setting may show instead of a password (docs/security.md)
 PLACEHOLDERS = {"password", "PASSWORD", "pass", "p", "***", "<password>", "...", "…"}
 INTERPOLATION = re.compile(r"^(\$\{?[A-Za-z_][A-Za-z0-9_]*(:?-[^}]*)?\}?|\{\{.*\}\}|%\(.*\)s|<[^>]+>)$")
