@@ -4,7 +4,6 @@ pseudonymised, pages rewritten to local assets, and the validation context's mem
 from __future__ import annotations
 
 
-
 def test_publish_builds_offline_pages_with_pseudonymised_values(tmp_path, monkeypatch):
     import pandas as pd
 
