@@ -7,6 +7,10 @@ LANDING ?= var/landing/seed
 PG_SERVER_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 PORT ?= 8080
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist): each has its own embedded warehouse, Airflow home and temp dirs;
+# `loadgroup` keeps a module that builds one expensive fixture (the seed year) on one worker.
+PYTEST_WORKERS ?= auto
+PYTEST := $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 .PHONY: help venv browser demo lint test test-server ci airflow generate bench warehouse-stop clean
 
@@ -56,10 +60,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check plugins dags tests
 
 test: $(STAMP) browser lint
-	$(PY) -m pytest -q -m "not server_only" $(PYTEST_ARGS)
+	$(PYTEST) -m "not server_only" $(PYTEST_ARGS)
 
 test-server: $(STAMP) lint
-	CAMPUS_LOGISTICS_TEST_PG_URL=$(PG_SERVER_URL) $(PY) -m pytest -q -m "not embedded_only" $(PYTEST_ARGS)
+	CAMPUS_LOGISTICS_TEST_PG_URL=$(PG_SERVER_URL) $(PYTEST) -m "not embedded_only" $(PYTEST_ARGS)
 
 ci: test test-server
 

@@ -17,8 +17,9 @@ from decimal import Decimal
 import pytest
 
 # The year-long run is the suite's longest test: CI runs it once, in the embedded pass (the server pass
-# covers the same code paths on the production server through every other test).
-pytestmark = pytest.mark.embedded_only
+# covers the same code paths on the production server through every other test). Its module-scoped
+# year is built once: the xdist group keeps every test of the module on one worker.
+pytestmark = [pytest.mark.embedded_only, pytest.mark.xdist_group("seed_year")]
 
 # (kpi_code, unit_code, published, check, tolerance) — seed-scenario.md, grain 'year', 2001
 PUBLISHED = [
