@@ -570,9 +570,10 @@ def write_report(results: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     m = results["machine"]
+    apart = _apart(results)
     lines = ["# Benchmark results", "",
              f"Measured {results['when']} by `make bench` ({results['args']}), in one run on one machine"
-             f"{' (the backfill section, re-run apart, names its own)' if _apart(results) else ''}: {_machine_line(m)} "
+             f"{' (the backfill section, re-run apart, names its own)' if apart else ''}: {_machine_line(m)} "
              f"({results['warehouse_kind']}); Python {m['python']}, Airflow {m['apache-airflow']}, "
              f"GX {m['great-expectations']}, pandas {m['pandas']}, pyarrow {m['pyarrow']}.", "",
              "Times are min / median / max over the repetitions; rates use the median.", "", "## Targets", ""]
@@ -637,12 +638,12 @@ def write_report(results: dict, out: Path) -> None:
             v = k.get(label)
             if v:
                 lines.append(f"| {what} | {v['days']} | {v['min']:.2f} / {v['median']:.2f} / {v['max']:.2f} |")
-    lines += _backfill_report(results.get("backfill"), m)
+    lines += _backfill_report(results.get("backfill"), apart)
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _machine_line(m: dict) -> str:
-    return (f"{m.get('cpu', '?')}, {m['cores']} cores, {m.get('memory_gib', '?')} GiB; PostgreSQL {m['postgresql']}")
+    return f"{m.get('cpu', '?')}, {m['cores']} cores, {m.get('memory_gib', '?')} GiB; PostgreSQL {m['postgresql']}"
 
 
 def _apart(results: dict) -> bool:
@@ -651,7 +652,7 @@ def _apart(results: dict) -> bool:
     return bool(b.get("machine")) and _machine_line(b["machine"]) != _machine_line(results["machine"])
 
 
-def _backfill_report(b: dict | None, machine: dict | None = None) -> list[str]:
+def _backfill_report(b: dict | None, apart: bool = False) -> list[str]:
     if not b:
         return []
     if b.get("skipped"):
@@ -662,7 +663,7 @@ def _backfill_report(b: dict | None, machine: dict | None = None) -> list[str]:
              "workers of one task slot each, on a fresh cluster (API server, scheduler, DAG processor, Redis) "
              "and warehouse per line. Seconds from the triggers until the last run ended."
              + (f" Measured apart from the sections above, on another machine: {_machine_line(b['machine'])}."
-                if machine and _apart({"backfill": b, "machine": machine}) else ""),
+                if apart else ""),
              "", "| workers | seconds | speed-up | run states | canteen partitions by worker |", "|---|---|---|---|---|"]
     base = b["runs"][0]["seconds"] if b["runs"] else None
     for r in b["runs"]:
